@@ -1,0 +1,134 @@
+"""Raw-load throughput: the vault's loader against `psql \\copy` of the same rows, in one run.
+
+    .venv/bin/python bench/raw_load.py [--records 1000000] [--url postgresql://...]
+
+Both paths write the same rows into tables of the same shape in a scratch schema:
+
+1. the loader: `replace_partition` fed by a generator of realistic usage records (the shape of
+   the Anthropic usage report), so it pays for JSON encoding, key extraction and COPY framing,
+   as a collector does;
+2. `psql -c "\\copy ... from file"` of a file holding exactly the rows the loader stored
+   (exported from its table first), so psql only parses text it is given.
+
+Generating the records alone is timed too, so the loader's own cost can be told apart from the
+generator's. The warehouse is `--url`, else `VAULT_DATABASE_URL`, else the embedded server.
+"""
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from orchestration.warehouse.connection import warehouse_url
+from orchestration.warehouse.embedded import postgres_bin_dir
+from orchestration.warehouse.loader import replace_partition
+
+MODELS = ["claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805"]
+NATURAL_KEY = ("starting_at", "api_key_id", "workspace_id", "model", "service_tier")
+
+
+def usage_records(count: int, seed: int = 1) -> Iterator[dict]:
+    rng = random.Random(seed)
+    day = datetime(2026, 11, 1, tzinfo=UTC)
+    for n in range(count):
+        start = day + timedelta(minutes=n % 1440)
+        yield {
+            "starting_at": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "ending_at": (start + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "api_key_id": f"apikey_01{n // 1440:012d}",
+            "workspace_id": f"wrkspc_01{rng.randrange(40):06d}",
+            "model": MODELS[n % 3],
+            "service_tier": "standard" if n % 5 else "batch",
+            "context_window": "0-200k",
+            "inference_geo": None,
+            "uncached_input_tokens": rng.randrange(50_000),
+            "cache_read_input_tokens": rng.randrange(500_000),
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": rng.randrange(20_000),
+                "ephemeral_1h_input_tokens": rng.randrange(5_000),
+            },
+            "output_tokens": rng.randrange(20_000),
+            "server_tool_use": {"web_search_requests": rng.randrange(3)},
+        }
+
+
+def _psql() -> str:
+    return shutil.which("psql") or str(postgres_bin_dir() / "psql")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--url", default=os.environ.get("VAULT_DATABASE_URL"))
+    args = parser.parse_args()
+    url = args.url or warehouse_url()
+    table = "bench_raw_load"
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"drop table if exists raw.{table}, raw.{table}_psql")
+
+        started = time.perf_counter()
+        for _ in usage_records(args.records):
+            pass
+        generate_s = time.perf_counter() - started
+
+        started = time.perf_counter()
+        result = replace_partition(
+            conn,
+            source="bench",
+            table=table,
+            partition_key="2026-11-01",
+            run_id="bench",
+            records=usage_records(args.records),
+            natural_key=NATURAL_KEY,
+        )
+        loader_s = time.perf_counter() - started
+        assert result.rows == args.records, result
+
+        conn.execute(f"create table raw.{table}_psql (like raw.{table} including all)")
+        with tempfile.TemporaryDirectory() as scratch:
+            data = Path(scratch) / "rows.tsv"
+            columns = "partition_key, natural_key, load_seq, run_id, loaded_at, record"
+            with (
+                data.open("wb") as out,
+                conn.cursor().copy(f"copy raw.{table} ({columns}) to stdout") as copy,
+            ):
+                for chunk in copy:
+                    out.write(chunk)
+            started = time.perf_counter()
+            subprocess.run(
+                [_psql(), url, "-q", "-c", f"\\copy raw.{table}_psql ({columns}) from '{data}'"],
+                check=True,
+            )
+            psql_s = time.perf_counter() - started
+            size_mb = data.stat().st_size / 1e6
+        copied = conn.execute(f"select count(*) from raw.{table}_psql").fetchone()[0]
+        assert copied == args.records, copied
+        conn.execute(f"drop table raw.{table}, raw.{table}_psql")
+
+    n = args.records
+    print(f"records: {n:,} ({size_mb:,.0f} MB as COPY text)")
+    print(f"generating the records alone : {n / generate_s:>12,.0f} records/s  ({generate_s:.1f}s)")
+    print(f"vault raw loader (with gen.) : {n / loader_s:>12,.0f} records/s  ({loader_s:.1f}s)")
+    own = loader_s - generate_s
+    print(f"vault raw loader (less gen.) : {n / own:>12,.0f} records/s  ({own:.1f}s)")
+    print(f"psql \\copy of the same rows  : {n / psql_s:>12,.0f} records/s  ({psql_s:.1f}s)")
+    print(
+        f"ratio loader / psql \\copy    : {psql_s / loader_s:.2f} (with generation), "
+        f"{psql_s / own:.2f} (loader alone)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+{#-
+    The int_metrics__<source> models that feed fct_metrics, one per source system. A new
+    source adds its model here and tags it `metrics_source`.
+
+    The list is written out rather than discovered from the graph: dbt records a model's
+    dependencies while parsing, before `graph` is populated, so refs found by walking
+    graph.nodes would not order fct_metrics after its inputs. union_metric_sources checks
+    the list against the tags instead.
+-#}
+{% macro metric_source_models() -%}
+    {{ return([
+        'int_metrics__anthropic',
+        'int_metrics__claude_code',
+    ]) }}
+{%- endmacro %}

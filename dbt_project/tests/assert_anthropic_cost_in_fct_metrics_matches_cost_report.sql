@@ -1,0 +1,60 @@
+-- For each day, the Anthropic cost in fct_metrics (ai.cost) equals the cost report's
+-- total for that day, converted from cents to dollars. A failure lists the day and
+-- both totals: a gap means cost items were lost, double counted or converted wrongly
+-- between the report and the fact table (or fct_metrics is stale for that window and
+-- needs a run). Checked over the run window only, which is all time by default.
+
+with
+
+stg_anthropic__cost_items as (
+
+    select * from {{ ref('stg_anthropic__cost_items') }}
+
+),
+
+fct_metrics as (
+
+    select * from {{ ref('fct_metrics') }}
+
+),
+
+report_totals as (
+
+    select
+        bucket_started_at as observed_at,
+        sum(amount_cents) / 100 as total_usd
+    from stg_anthropic__cost_items
+    where {{ in_run_window('bucket_started_at') }}
+    group by 1
+
+),
+
+fct_totals as (
+
+    select
+        observed_at,
+        sum(value) as total_usd
+    from fct_metrics
+    where
+        source_system = 'anthropic'
+        and metric_type = 'ai.cost'
+        and {{ in_run_window('observed_at') }}
+    group by 1
+
+),
+
+final as (
+
+    select
+        coalesce(report_totals.observed_at, fct_totals.observed_at) as observed_at,
+        report_totals.total_usd as report_total_usd,
+        fct_totals.total_usd as fct_total_usd
+    from report_totals
+    full outer join fct_totals
+        on report_totals.observed_at = fct_totals.observed_at
+    where
+        coalesce(report_totals.total_usd, 0) <> coalesce(fct_totals.total_usd, 0)
+
+)
+
+select * from final

@@ -1,0 +1,243 @@
+"""`vault`: the command line for the warehouse, the sandbox, the demo and the Dagster UI.
+
+vault db url | env | start | stop | status
+vault sandbox [--port N]
+vault demo [--days N]
+vault dev [--port N]
+vault report costs [--days N]
+"""
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from orchestration.config import ConfigError
+from orchestration.warehouse.connection import DATABASE_URL_ENV, dbt_env, redact, warehouse_url
+from orchestration.warehouse.embedded import EmbeddedPostgres, EmbeddedWarehouseError
+
+
+def _out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(f"vault: {text}", file=sys.stderr, flush=True)
+
+
+# -- vault db ------------------------------------------------------------------------------
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    external = os.environ.get(DATABASE_URL_ENV)
+    server = EmbeddedPostgres.default()
+    if args.action == "stop":
+        if external:
+            _err(f"{DATABASE_URL_ENV} is set; the vault does not manage that server")
+            return 1
+        _out("stopped" if server.stop() else "the embedded warehouse was not running")
+        return 0
+    if args.action == "status":
+        if external:
+            _out(f"external warehouse: {redact(external)}")
+        elif server.is_running():
+            _out(f"embedded warehouse running: {server.url()} (data in {server.data_dir})")
+        else:
+            _out(f"embedded warehouse stopped (data in {server.data_dir})")
+        return 0
+    url = warehouse_url()
+    if args.action == "env":
+        for key, value in dbt_env(url).items():
+            _out(f"export {key}={_shell_quote(value)}")
+        _out(f"export {DATABASE_URL_ENV}={_shell_quote(url)}")
+    else:  # url, start
+        _out(url)
+    return 0
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+# -- vault sandbox -------------------------------------------------------------------------
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from orchestration.sandbox.company import build_company
+    from orchestration.sandbox.server import SandboxServer
+
+    server = SandboxServer(build_company(args.seed), host=args.host, port=args.port)
+    with server:
+        _out(f"sandbox serving the fictional company's vendor APIs on {server.url}")
+        _out("press Ctrl-C to stop")
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+    return 0
+
+
+# -- vault demo ----------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from orchestration import demo
+    from orchestration.sandbox.company import build_company
+    from orchestration.sandbox.server import SandboxServer
+
+    started = time.perf_counter()
+    url = warehouse_url()
+    _out(f"warehouse: {redact(url)}")
+    os.environ.setdefault("DAGSTER_HOME", str(demo.dagster_home()))
+    start, end = demo.demo_window(args.days)
+    with SandboxServer(build_company(demo.SANDBOX_SEED)) as sandbox:
+        _out(f"sandbox: {sandbox.url}; transcripts and config under {demo.demo_home()}")
+        workspace = demo.prepare_sandbox(demo.demo_home(), sandbox.url, start, end)
+        with demo.environment(workspace.env):
+            from orchestration.config import load_config
+            from orchestration.definitions import build_definitions
+
+            defs = build_definitions(load_config(workspace.config_path))
+            keys = demo.daily_keys(start, end)
+            _out(f"collecting {len(keys)} days ({keys[0]} .. {keys[-1]}) from every source")
+
+            def progress(key: str, seconds: float) -> None:
+                if key.endswith("-01") or key == keys[-1]:
+                    _out(f"  {key} collected ({seconds:.1f}s)")
+
+            with dg.DagsterInstance.get() as instance:
+                demo.materialize_window(defs, instance, keys, on_partition=progress)
+    _out("dbt build finished")
+    _print_costs(url, datetime.combine(start, datetime.min.time(), UTC), args.days)
+    _out(f"\ndemo finished in {time.perf_counter() - started:.0f}s")
+    _out("next: `make dev` opens the Dagster UI on http://127.0.0.1:3000 against this warehouse;")
+    _out(f"      BI tools connect with `vault db url` ({url})")
+    return 0
+
+
+def _print_costs(url: str, since: datetime, days: int) -> None:
+    from orchestration.demo import cost_summary
+
+    rows = cost_summary(url, since=since)
+    _out(f"\nAI cost over the last {days} days (from marts.fct_metrics)")
+    _out(f"{'source':<14}{'kind':<22}{'model':<32}{'USD':>12}")
+    labels = {"ai.cost": "billed", "ai.cost_estimated": "estimated (list price)"}
+    for source, metric, model, usd in rows:
+        _out(f"{source:<14}{labels.get(metric, metric):<22}{model:<32}{usd:>12,.2f}")
+    billed = sum(usd for _, metric, _, usd in rows if metric == "ai.cost")
+    estimated = sum(usd for _, metric, _, usd in rows if metric == "ai.cost_estimated")
+    _out(f"{'total billed':<68}{billed:>12,.2f}")
+    _out(f"{'total estimated, not billed by this source':<68}{estimated:>12,.2f}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    since = datetime.now(UTC) - timedelta(days=args.days)
+    _print_costs(warehouse_url(), since, args.days)
+    return 0
+
+
+# -- vault dev -----------------------------------------------------------------------------
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Open the Dagster UI; without real credentials the sources point at the sandbox."""
+    from orchestration import demo
+    from orchestration.clients.anthropic import API_KEY_ENV
+
+    env = dict(os.environ)
+    env.setdefault("DAGSTER_HOME", str(demo.dagster_home()))
+    url = warehouse_url()
+    env.setdefault(DATABASE_URL_ENV, url)
+    children: list[subprocess.Popen] = []
+    if not os.environ.get(API_KEY_ENV) and not os.environ.get("VAULT_CONFIG"):
+        sandbox_port = args.sandbox_port
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "orchestration.cli", "sandbox", "--port", str(sandbox_port)],
+                start_new_session=True,
+            )
+        )
+        start, end = demo.demo_window(args.days)
+        workspace = demo.prepare_sandbox(
+            demo.demo_home(), f"http://127.0.0.1:{sandbox_port}", start, end
+        )
+        env.update(workspace.env)
+        _out(
+            f"no {API_KEY_ENV} and no VAULT_CONFIG: sources point at the sandbox "
+            f"({workspace.config_path})"
+        )
+    _out(f"warehouse: {redact(url)}")
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
+    ui = subprocess.Popen(command, env=env, start_new_session=True)
+    children.append(ui)
+    try:
+        return ui.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in reversed(children):
+            _stop_group(child)
+
+
+def _stop_group(child: subprocess.Popen) -> None:
+    if child.poll() is not None:
+        return
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+        child.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(child.pid, signal.SIGKILL)
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="vault", description=__doc__.split("\n")[0])
+    commands = top.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="the warehouse: print its URL, start or stop it")
+    db.add_argument("action", choices=["url", "env", "start", "stop", "status"])
+    db.set_defaults(run=cmd_db)
+
+    sandbox = commands.add_parser("sandbox", help="serve the fictional company's vendor APIs")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--seed", type=int, default=7)
+    sandbox.set_defaults(run=cmd_sandbox)
+
+    demo = commands.add_parser("demo", help="collect, transform and summarise the sandbox")
+    demo.add_argument("--days", type=int, default=90)
+    demo.set_defaults(run=cmd_demo)
+
+    dev = commands.add_parser("dev", help="open the Dagster UI")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--sandbox-port", type=int, default=8765)
+    dev.add_argument("--days", type=int, default=90)
+    dev.set_defaults(run=cmd_dev)
+
+    report = commands.add_parser("report", help="summaries read from the marts")
+    report.add_argument("what", choices=["costs"])
+    report.add_argument("--days", type=int, default=90)
+    report.set_defaults(run=cmd_report)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ConfigError, EmbeddedWarehouseError) as error:
+        _err(str(error))
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

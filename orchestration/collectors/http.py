@@ -1,0 +1,175 @@
+"""HTTP for collectors: retries that honour `Retry-After`, and errors that are safe to show.
+
+Every HTTP source goes through `HttpSource.get_json`. It retries rate limits (429), server
+errors (5xx), dropped connections, time-outs and bodies that are not valid JSON (a truncated
+page), with exponential backoff or the server's `Retry-After`. Authentication failures and other
+4xx answers fail at once. The error message names the vendor, the method and URL (with
+credential-like query parameters masked) and the vendor's own error text; request headers are
+never logged or shown, so an API key cannot leak through a failure.
+"""
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+
+# 529 is Anthropic's "overloaded", transient like a 503.
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
+_SECRET_PARAM_HINTS = ("key", "token", "secret", "password", "signature", "auth")
+_MAX_ERROR_TEXT = 500
+
+
+class SourceError(RuntimeError):
+    """A source failed; the message is safe to show (no secrets)."""
+
+
+class MissingCredentialError(SourceError):
+    """A source's credential variable is not set."""
+
+    def __init__(self, vendor: str, variable: str) -> None:
+        super().__init__(
+            f"{vendor}: environment variable {variable} is not set; set it to the "
+            f"{vendor} credential, or disable the source in vault.yaml"
+        )
+        self.variable = variable
+
+
+def safe_url(url: httpx.URL | str) -> str:
+    """`url` with the values of credential-like query parameters masked."""
+    parts = urlsplit(str(url))
+    if not parts.query:
+        return str(url)
+    masked = [
+        (name, "***" if any(hint in name.lower() for hint in _SECRET_PARAM_HINTS) else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return parts._replace(query=urlencode(masked, safe="[]:,*")).geturl()
+
+
+def _vendor_error_text(response: httpx.Response) -> str:
+    """The vendor's own error message, from the usual JSON error envelopes or the raw text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:_MAX_ERROR_TEXT].strip()
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        if isinstance(error, Mapping):
+            kind = error.get("type") or error.get("code") or ""
+            message = error.get("message") or error.get("error_description") or ""
+            text = f"{kind}: {message}".strip(": ")
+            if text:
+                return text[:_MAX_ERROR_TEXT]
+        elif isinstance(error, str):
+            return error[:_MAX_ERROR_TEXT]
+    return json.dumps(body)[:_MAX_ERROR_TEXT]
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The wait a `Retry-After` header asks for (seconds or an HTTP date), if any."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Strict JSON: `NaN` and `Infinity`, which Python's parser accepts, are refused."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+class HttpSource:
+    """A vendor's HTTP API as collectors see it: GET JSON, with retries and safe errors."""
+
+    def __init__(
+        self,
+        *,
+        vendor: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout_s: float = 30.0,
+        max_retries: int = 5,
+        max_wait_s: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.vendor = vendor
+        self.max_retries = max_retries
+        self.max_wait_s = max_wait_s
+        self._sleep = sleep
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers=dict(headers),
+            timeout=timeout_s,
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "HttpSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get_json(self, path: str, params: Any = None) -> Any:
+        """GET `path` and return its JSON body, retrying what is worth retrying."""
+        request = self._client.build_request("GET", path, params=params)
+        where = f"{self.vendor}: GET {safe_url(request.url)}"
+        for attempt in range(self.max_retries + 1):
+            outcome = self._attempt(request, where)
+            if not isinstance(outcome, _Retry):
+                return outcome
+            if attempt == self.max_retries:
+                raise SourceError(f"{outcome.problem} (gave up after {attempt + 1} attempts)")
+            backoff = min(60.0, 2.0**attempt) * random.uniform(0.5, 1.0)
+            wait = backoff if outcome.retry_after is None else outcome.retry_after
+            self._sleep(min(wait, self.max_wait_s))
+        raise AssertionError("unreachable")
+
+    def _attempt(self, request: httpx.Request, where: str) -> Any:
+        """One try: the parsed body, a `_Retry`, or a `SourceError` for a final answer."""
+        try:
+            response = self._client.send(request)
+        except httpx.TimeoutException:
+            return _Retry(f"{where} timed out")
+        except httpx.TransportError as error:
+            return _Retry(f"{where} failed: {type(error).__name__}: {error}")
+        if response.status_code in RETRYABLE_STATUS:
+            text = _vendor_error_text(response)
+            return _Retry(
+                f"{where}: HTTP {response.status_code} {text}".rstrip(),
+                retry_after_seconds(response),
+            )
+        if response.status_code >= 400:
+            raise SourceError(
+                f"{where}: HTTP {response.status_code} {_vendor_error_text(response)}".rstrip()
+            )
+        try:
+            return parse_json(response.content)
+        except ValueError as error:
+            return _Retry(f"{where}: the response is not valid JSON ({error})")
+
+
+@dataclass(frozen=True)
+class _Retry:
+    problem: str
+    retry_after: float | None = None

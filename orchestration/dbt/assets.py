@@ -1,0 +1,131 @@
+"""dbt as Dagster assets: one lineage from the collectors' raw tables to the marts.
+
+Two asset sets come from the one dbt project:
+
+- the windowed set (incremental models) shares the collectors' daily partitions; a run gets its
+  partition window as the dbt vars `min_date`/`max_date`, and a backfill of N days runs dbt once
+  for the whole range (single-run backfill policy);
+- everything else (seeds, views, plain tables) is unpartitioned: it does not depend on a window.
+
+dbt sources are mapped to the collectors' asset keys (`["raw", <table>]`), so the UI shows each
+raw table feeding its staging models, and dbt tests appear as asset checks.
+"""
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
+
+from orchestration.dbt.project import DBT_PROJECT, manifest_path
+from orchestration.warehouse.connection import WarehouseResource
+
+# Incremental models are the ones a partition window rebuilds; the rest run whole.
+WINDOWED_SELECT = "config.materialized:incremental"
+
+
+def dbt_vars(start: datetime, end: datetime) -> dict[str, str]:
+    """The dbt vars for a partition window: `min_date` inclusive, `max_date` exclusive.
+
+    Both are ISO 8601 timestamps in UTC, compared against `timestamptz` columns by the models.
+    """
+    return {"min_date": start.isoformat(), "max_date": end.isoformat()}
+
+
+def dbt_build_args(
+    window: tuple[datetime, datetime] | None, *, full_refresh: bool = False
+) -> list[str]:
+    """The `dbt build` arguments for a run; `window` is None for the unpartitioned set."""
+    args = ["build"]
+    if window is not None:
+        args += ["--vars", json.dumps(dbt_vars(*window))]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+class VaultDbtTranslator(DagsterDbtTranslator):
+    """Keys and groups follow the dbt folders; sources are the collectors' raw tables."""
+
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey(["raw", dbt_resource_props["identifier"]])
+        return dg.AssetKey([_layer(dbt_resource_props), dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "taxonomy"
+        folders = dbt_resource_props["fqn"][1:-1]
+        return "_".join(folders) if folders else "dbt"
+
+
+def _layer(props: Mapping[str, Any]) -> str:
+    """`staging`, `intermediate`, `marts` or `seeds`: the first folder under the project."""
+    if props["resource_type"] == "seed":
+        return "seeds"
+    folders = props["fqn"][1:-1]
+    return folders[0] if folders else "models"
+
+
+class DbtRunConfig(dg.Config):
+    full_refresh: bool = False
+    """Rebuild incremental models from all history instead of the partition window."""
+
+
+def build_dbt_assets(
+    partitions_def: dg.PartitionsDefinition,
+) -> list[dg.AssetsDefinition]:
+    translator = VaultDbtTranslator()
+    manifest = manifest_path()
+
+    @dbt_assets(
+        manifest=manifest,
+        project=DBT_PROJECT,
+        select=WINDOWED_SELECT,
+        name="vault_dbt_windowed",
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        dagster_dbt_translator=translator,
+        pool="dbt",
+    )
+    def windowed(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        warehouse: WarehouseResource,
+        config: DbtRunConfig,
+    ):
+        warehouse.export_dbt_env()
+        window = context.partition_time_window
+        context.log.info(f"dbt window {window.start.isoformat()} .. {window.end.isoformat()}")
+        args = dbt_build_args((window.start, window.end), full_refresh=config.full_refresh)
+        yield from dbt.cli(args, context=context).stream()
+
+    @dbt_assets(
+        manifest=manifest,
+        project=DBT_PROJECT,
+        exclude=WINDOWED_SELECT,
+        name="vault_dbt",
+        dagster_dbt_translator=translator,
+        pool="dbt",
+    )
+    def whole(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        warehouse: WarehouseResource,
+        config: DbtRunConfig,
+    ):
+        warehouse.export_dbt_env()
+        args = dbt_build_args(None, full_refresh=config.full_refresh)
+        yield from dbt.cli(args, context=context).stream()
+
+    return [whole, windowed]

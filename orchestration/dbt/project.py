@@ -1,0 +1,79 @@
+"""Where the dbt project lives, and making sure its manifest exists before assets load.
+
+`dagster dev` prepares the project itself (`prepare_if_dev`). Every other entry point (the CLI,
+tests, a production code server) calls `ensure_manifest`, which runs `dbt parse` only when the
+manifest is missing or older than a file of the project, so a stale manifest never hides a new
+model.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+_PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "seeds", "macros", "tests")
+
+
+class DbtProjectError(RuntimeError):
+    """dbt could not parse the project."""
+
+
+def dbt_executable() -> str:
+    """The `dbt` beside this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    if beside.exists():
+        return str(beside)
+    return shutil.which("dbt") or "dbt"
+
+
+def manifest_path() -> Path:
+    return DBT_PROJECT.manifest_path
+
+
+def _newest_input_mtime() -> float:
+    newest = 0.0
+    for name in _PROJECT_INPUTS:
+        path = DBT_PROJECT_DIR / name
+        if path.is_file():
+            newest = max(newest, path.stat().st_mtime)
+        elif path.is_dir():
+            for file in path.rglob("*"):
+                if file.is_file():
+                    newest = max(newest, file.stat().st_mtime)
+    return newest
+
+
+def manifest_is_current() -> bool:
+    manifest = manifest_path()
+    return manifest.exists() and manifest.stat().st_mtime >= _newest_input_mtime()
+
+
+def ensure_manifest() -> Path:
+    """Parse the dbt project if its manifest is missing or stale; returns the manifest path."""
+    if manifest_is_current():
+        return manifest_path()
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    result = subprocess.run(
+        [
+            dbt_executable(),
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--quiet",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise DbtProjectError(f"dbt parse failed:\n{result.stdout}\n{result.stderr}".strip())
+    return manifest_path()

@@ -1,0 +1,55 @@
+"""The Dagster code location: collectors, dbt, schedules and resources, from `vault.yaml`."""
+
+import dagster as dg
+
+from orchestration.collectors.framework import build_collector_asset, partitions_for
+from orchestration.collectors.registry import discover_collectors
+from orchestration.config import VaultConfig, load_config
+from orchestration.dbt.assets import build_dbt_assets
+from orchestration.dbt.project import DBT_PROJECT, ensure_manifest
+from orchestration.resources import build_resources
+from orchestration.schedules import build_source_schedule, build_transform_schedule
+
+
+def build_definitions(config: VaultConfig) -> dg.Definitions:
+    enabled = config.enabled_sources()
+    specs = [spec for spec in discover_collectors() if spec.source in enabled]
+    collector_assets = [build_collector_asset(spec, start_date=config.start_date) for spec in specs]
+
+    daily = partitions_for("daily", config.start_date)
+    dbt_assets = build_dbt_assets(daily)
+
+    jobs, schedules = [], []
+    for source in sorted({spec.source for spec in specs}):
+        source_specs = [spec for spec in specs if spec.source == source]
+        job, schedule = build_source_schedule(
+            source,
+            source_specs,
+            partitions_for(source_specs[0].partitioning, config.start_date),
+            hour_utc=config.schedules.collect_hour_utc,
+            lookback=getattr(enabled[source], "lookback_days", 1),
+        )
+        jobs.append(job)
+        schedules.append(schedule)
+    max_lookback = max((getattr(s, "lookback_days", 1) for s in enabled.values()), default=1)
+    job, schedule = build_transform_schedule(
+        dbt_assets, daily, hour_utc=config.schedules.transform_hour_utc, lookback=max_lookback
+    )
+    jobs.append(job)
+    schedules.append(schedule)
+
+    return dg.Definitions(
+        assets=[*collector_assets, *dbt_assets],
+        jobs=jobs,
+        schedules=schedules,
+        resources=build_resources(config),
+    )
+
+
+def _load() -> dg.Definitions:
+    DBT_PROJECT.prepare_if_dev()  # parses under `dagster dev` only
+    ensure_manifest()
+    return build_definitions(load_config())
+
+
+defs = _load()

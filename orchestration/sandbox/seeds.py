@@ -1,0 +1,83 @@
+"""The dbt taxonomy seeds that describe the sandbox company.
+
+`dbt_project/seeds/people.csv` and `source_mappings.csv` are generated from `build_company()`
+and committed, so the demo warehouse attributes the sandbox's usage to the right people, teams
+and projects. A test regenerates them and compares bytes, so they cannot drift from the
+company. Regenerate after changing the company with `python -m orchestration.sandbox seeds`.
+
+In `source_mappings.csv` an empty cell means "no opinion": a workspace shared by production and
+development keys names no environment (its keys do), and a Claude Code project folder names no
+team or department, because those come from the engineer's row in `people.csv`.
+"""
+
+import csv
+import io
+from pathlib import Path
+
+from orchestration.sandbox.company import DEVELOPMENT, Company
+
+PEOPLE_COLUMNS = ("email", "name", "team", "department", "role", "hourly_cost_usd")
+MAPPING_COLUMNS = (
+    "source_system",
+    "key_name",
+    "key_value",
+    "department",
+    "team",
+    "project",
+    "environment",
+)
+
+
+def _csv(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def people_csv(company: Company) -> str:
+    """people.csv: one row per person, in email order."""
+    rows = [
+        (p.email, p.name, p.team, p.department, p.role, str(p.hourly_cost_usd))
+        for p in sorted(company.people, key=lambda person: person.email)
+    ]
+    return _csv(PEOPLE_COLUMNS, rows)
+
+
+def source_mappings_csv(company: Company) -> str:
+    """source_mappings.csv: every workspace, API key and Claude Code project folder."""
+    rows: list[tuple[str, ...]] = []
+
+    def owner(project_slug: str) -> tuple[str, str, str]:
+        team = company.team(company.project(project_slug).team)
+        return team.department, team.slug, project_slug
+
+    for workspace in company.workspaces:
+        environment = workspace.environment or ""
+        rows.append(
+            ("anthropic", "workspace_id", workspace.id, *owner(workspace.project), environment)
+        )
+    for key in company.api_keys:
+        rows.append(("anthropic", "api_key_id", key.id, *owner(key.project), key.environment))
+    for checkout in company.checkouts:
+        # No team or department: Claude Code usage is the engineer's, whose team people.csv
+        # gives, even in a repository another team owns.
+        row = ("claude_code", "project_dir", checkout.project_dir, "", "", checkout.project)
+        rows.append((*row, DEVELOPMENT))
+    rows.sort()
+    return _csv(MAPPING_COLUMNS, rows)
+
+
+def write_seeds(company: Company, seeds_dir: Path) -> list[Path]:
+    """Write both seed files into `seeds_dir`; the paths written."""
+    seeds_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in (
+        ("people.csv", people_csv(company)),
+        ("source_mappings.csv", source_mappings_csv(company)),
+    ):
+        path = seeds_dir / name
+        path.write_bytes(text.encode())
+        written.append(path)
+    return written

@@ -1,0 +1,171 @@
+"""One loopback HTTP server that plays every sandboxed vendor at once.
+
+Collectors point their `base_url` at `SandboxServer.url` and talk real HTTP to it, so the demo
+and the tests exercise the same client code as production: headers, query strings, paging,
+error bodies, retries. Vendors plug in through a route table (see `routing`); adding one is a
+module with its own `ROUTES` merged into `DEFAULT_ROUTES`.
+
+Failures are injected per path: `server.faults[path] = [429, 500]` makes the next two requests
+to that path answer those statuses in the vendor's error shape (a 429 carries `Retry-After: 0`)
+before normal answers resume. Every request is recorded in `server.requests`, so a test can
+count a client's attempts.
+"""
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from orchestration.sandbox import anthropic_api
+from orchestration.sandbox.company import Company
+from orchestration.sandbox.routing import Request, Response, Route
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ROUTES: Mapping[tuple[str, str], Route] = {**anthropic_api.ROUTES}
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    sandbox: "SandboxServer"
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    # HTTP/1.1 keeps connections alive, as clients expect from a vendor API.
+    protocol_version = "HTTP/1.1"
+    server: _HttpServer
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        parts = urlsplit(self.path)
+        query: dict[str, list[str]] = {}
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            query.setdefault(name, []).append(value)
+        length = int(self.headers.get("content-length") or 0)
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query={name: tuple(values) for name, values in query.items()},
+            headers={name.lower(): value for name, value in self.headers.items()},
+            body=self.rfile.read(length) if length else b"",
+        )
+        response = self.server.sandbox.handle(request)
+        payload = json.dumps(response.body, separators=(",", ":")).encode()
+        self.send_response(response.status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.sandbox.verbose:
+            logger.info("%s %s", self.address_string(), format % args)
+
+
+def _plain_error(status: int, kind: str, message: str) -> Response:
+    return Response(status, {"error": {"type": kind, "message": message}})
+
+
+class SandboxServer:
+    """The sandbox vendors on `host:port` (port 0 picks a free one), served from a thread.
+
+    Use it as a context manager in tests (`with SandboxServer(company) as server:`), or call
+    `serve_forever()` from a command that should block until interrupted.
+    """
+
+    def __init__(
+        self,
+        company: Company,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        routes: Mapping[tuple[str, str], Route] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.company = company
+        self.routes = dict(DEFAULT_ROUTES if routes is None else routes)
+        self.verbose = verbose
+        self.faults: dict[str, list[int]] = {}
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self._httpd = _HttpServer((host, port), _RequestHandler)
+        self._httpd.sandbox = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def handle(self, request: Request) -> Response:
+        """The answer to one parsed request: an injected fault, the route's, or an error."""
+        with self._lock:
+            self.requests.append(request)
+            queued = self.faults.get(request.path)
+            status = queued.pop(0) if queued else None
+        route = self.routes.get((request.method, request.path))
+        if status is not None:
+            if route is not None:
+                return route.fault(status)
+            return _plain_error(status, "sandbox_fault", f"fault injected: HTTP {status}")
+        if route is None:
+            if any(path == request.path for _, path in self.routes):
+                return _plain_error(405, "method_not_allowed", f"{request.method} not allowed")
+            return _plain_error(404, "not_found", f"no sandbox route for {request.path}")
+        try:
+            return route.handler(self.company, request)
+        except Exception:
+            logger.exception("sandbox route %s %s failed", request.method, request.path)
+            return _plain_error(500, "sandbox_error", "the sandbox failed to answer")
+
+    def start(self) -> "SandboxServer":
+        """Serve from a daemon thread until `stop()`."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, name="sandbox-http", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (Ctrl-C), then release the port."""
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self._httpd.server_close()
+
+    def __enter__(self) -> "SandboxServer":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
