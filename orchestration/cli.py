@@ -13,9 +13,12 @@ import os
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import psycopg
 
 from orchestration.config import ConfigError
 from orchestration.warehouse.connection import DATABASE_URL_ENV, dbt_env, redact, warehouse_url
@@ -51,6 +54,15 @@ def cmd_db(args: argparse.Namespace) -> int:
             _out(f"embedded warehouse stopped (data in {server.data_dir})")
         return 0
     url = warehouse_url()
+    if args.action == "init":
+        from orchestration.collectors.registry import discover_collectors
+        from orchestration.warehouse.loader import ensure_raw_tables
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            for spec in discover_collectors():
+                ensure_raw_tables(conn, spec.table)
+        _out(f"raw tables ready in {redact(url)}")
+        return 0
     if args.action == "env":
         for key, value in dbt_env(url).items():
             _out(f"export {key}={_shell_quote(value)}")
@@ -110,9 +122,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 if key.endswith("-01") or key == keys[-1]:
                     _out(f"  {key} collected ({seconds:.1f}s)")
 
+            dbt_log = demo.demo_home() / "dbt-build.log"
             with dg.DagsterInstance.get() as instance:
-                demo.materialize_window(defs, instance, keys, on_partition=progress)
-    _out("dbt build finished")
+                demo.materialize_window(
+                    defs, instance, keys, on_partition=progress, dbt_output=dbt_log
+                )
+    _out(f"dbt build finished: models built and tested (its log: {dbt_log})")
     _print_costs(url, datetime.combine(start, datetime.min.time(), UTC), args.days)
     _out(f"\ndemo finished in {time.perf_counter() - started:.0f}s")
     _out("next: `make dev` opens the Dagster UI on http://127.0.0.1:3000 against this warehouse;")
@@ -125,14 +140,14 @@ def _print_costs(url: str, since: datetime, days: int) -> None:
 
     rows = cost_summary(url, since=since)
     _out(f"\nAI cost over the last {days} days (from marts.fct_metrics)")
-    _out(f"{'source':<14}{'kind':<22}{'model':<32}{'USD':>12}")
-    labels = {"ai.cost": "billed", "ai.cost_estimated": "estimated (list price)"}
+    _out(f"{'source':<14}{'kind':<12}{'model':<32}{'USD':>14}")
+    labels = {"ai.cost": "billed", "ai.cost_estimated": "estimated"}
     for source, metric, model, usd in rows:
-        _out(f"{source:<14}{labels.get(metric, metric):<22}{model:<32}{usd:>12,.2f}")
+        _out(f"{source:<14}{labels.get(metric, metric):<12}{model:<32}{usd:>14,.2f}")
     billed = sum(usd for _, metric, _, usd in rows if metric == "ai.cost")
     estimated = sum(usd for _, metric, _, usd in rows if metric == "ai.cost_estimated")
-    _out(f"{'total billed':<68}{billed:>12,.2f}")
-    _out(f"{'total estimated, not billed by this source':<68}{estimated:>12,.2f}")
+    _out(f"{'billed by vendors':<58}{billed:>14,.2f}")
+    _out(f"{'estimated at list price (no bill of its own)':<58}{estimated:>14,.2f}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -151,6 +166,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     env = dict(os.environ)
     env.setdefault("DAGSTER_HOME", str(demo.dagster_home()))
+    # dagster dev's processes find dbt and dagster on PATH, as in an activated venv.
+    env["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), env.get("PATH", "")])
     url = warehouse_url()
     env.setdefault(DATABASE_URL_ENV, url)
     children: list[subprocess.Popen] = []
@@ -172,10 +189,21 @@ def cmd_dev(args: argparse.Namespace) -> int:
             f"({workspace.config_path})"
         )
     _out(f"warehouse: {redact(url)}")
+    from orchestration.dbt.project import REPO_ROOT
+
     dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
+    workspace = REPO_ROOT / "workspace.yaml"
+    command = [str(dagster), "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
     ui = subprocess.Popen(command, env=env, start_new_session=True)
     children.append(ui)
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # The children run in process groups of their own (so that dagster dev's signal handling
+    # works when this command itself was started in the background); stopping this command,
+    # by Ctrl-C or SIGTERM, stops them through their groups.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return ui.wait()
     except KeyboardInterrupt:
@@ -203,7 +231,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
 
     db = commands.add_parser("db", help="the warehouse: print its URL, start or stop it")
-    db.add_argument("action", choices=["url", "env", "start", "stop", "status"])
+    db.add_argument("action", choices=["url", "env", "init", "start", "stop", "status"])
     db.set_defaults(run=cmd_db)
 
     sandbox = commands.add_parser("sandbox", help="serve the fictional company's vendor APIs")

@@ -6,7 +6,7 @@ from orchestration.collectors.framework import build_collector_asset, partitions
 from orchestration.collectors.registry import discover_collectors
 from orchestration.config import VaultConfig, load_config
 from orchestration.dbt.assets import build_dbt_assets
-from orchestration.dbt.project import DBT_PROJECT, ensure_manifest
+from orchestration.dbt.project import ensure_manifest
 from orchestration.resources import build_resources
 from orchestration.schedules import build_source_schedule, build_transform_schedule
 
@@ -47,7 +47,9 @@ def build_definitions(config: VaultConfig) -> dg.Definitions:
 
 
 def _load() -> dg.Definitions:
-    DBT_PROJECT.prepare_if_dev()  # parses under `dagster dev` only
+    # Not `DBT_PROJECT.prepare_if_dev()`: it looks for `dbt` on PATH, which a code server
+    # started outside the activated venv lacks; `ensure_manifest` uses the venv's dbt and
+    # parses only when the manifest is missing or stale.
     ensure_manifest()
     return build_definitions(load_config())
 

@@ -6,6 +6,7 @@ Dagster UI does for a backfill (each collector per partition, dbt once over the 
 the same definitions, and prints a cost summary read from the marts.
 """
 
+import contextlib
 import os
 import shutil
 import time
@@ -98,11 +99,14 @@ def materialize_window(
     keys: Sequence[str],
     *,
     on_partition: Callable[[str, float], None] | None = None,
+    log_level: str = "WARNING",
+    dbt_output: Path | None = None,
 ) -> None:
     """Run every collector for each key, then dbt once over all of them.
 
     This is what a backfill launched in the Dagster UI does: collectors per partition (here all
-    of a partition's collectors in one run), dbt in a single run over the range.
+    of a partition's collectors in one run), dbt in a single run over the range. dbt's own
+    progress lines go to `dbt_output` when it is given.
     """
     collectors = [
         asset
@@ -110,6 +114,7 @@ def materialize_window(
         if isinstance(asset, dg.AssetsDefinition)
         and all(key.path[0] == "raw" for key in asset.keys)
     ]
+    quiet = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     for key in keys:
         started = time.perf_counter()
         result = dg.materialize(
@@ -117,6 +122,7 @@ def materialize_window(
             partition_key=key,
             instance=instance,
             resources=defs.resources,
+            run_config=quiet,
             raise_on_error=False,
         )
         if not result.success:
@@ -124,11 +130,21 @@ def materialize_window(
         if on_partition:
             on_partition(key, time.perf_counter() - started)
     transform = defs.resolve_job_def("transform")
-    result = transform.execute_in_process(
-        instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
-        raise_on_error=False,
-    )
+    with contextlib.ExitStack() as stack:
+        if dbt_output is not None:
+            # dagster-dbt echoes dbt's log lines to stdout.
+            stack.enter_context(
+                contextlib.redirect_stdout(stack.enter_context(dbt_output.open("w")))
+            )
+        result = transform.execute_in_process(
+            instance=instance,
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: keys[0],
+                ASSET_PARTITION_RANGE_END_TAG: keys[-1],
+            },
+            run_config=quiet,
+            raise_on_error=False,
+        )
     if not result.success:
         raise RuntimeError(f"dbt build failed: {_first_failure(result)}")
 
@@ -148,7 +164,7 @@ def cost_summary(url: str, *, since: datetime) -> list[tuple[str, str, str, floa
             select
                 source_system,
                 metric_type,
-                coalesce(tags ->> 'model', '(all models)') as model,
+                coalesce(tags ->> 'model', '(not per model)') as model,
                 round(sum(value), 2)::float as usd
             from marts.fct_metrics
             where unit = 'USD' and observed_at >= %s

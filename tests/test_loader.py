@@ -149,10 +149,10 @@ def test_memory_stays_flat_however_many_records(conn):
     assert large < small * 2 + 1_000_000, (small, large)
 
 
-def test_table_names_are_checked():
+def test_table_names_are_checked(conn):
     with pytest.raises(RawTableError):
         replace_partition(
-            None,  # type: ignore[arg-type]
+            conn,
             source="x",
             table='events"; drop table x; --',
             partition_key="p",
@@ -170,3 +170,8 @@ def test_natural_key_paths_and_missing_fields():
 
 def test_encode_record_keeps_unicode():
     assert encode_record({"name": "Zoë 🚀"}) == '{"name":"Zoë 🚀"}'
+
+
+def test_a_connection_inside_a_transaction_is_refused(database_url):
+    with psycopg.connect(database_url) as plain, pytest.raises(ValueError, match="autocommit"):
+        _load(plain, [{"id": 1}])

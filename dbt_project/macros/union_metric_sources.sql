@@ -3,6 +3,11 @@
     window when `is_windowed` is true. Every model tagged `metrics_source` must be in
     metric_source_models() and every model there must carry the tag; otherwise
     compilation stops with a message saying which is missing where.
+
+    Known limit: the window filter applies to the int models, which sit on staging views
+    that dedupe their whole raw table, so a one-day run still reads every raw row once:
+    its cost grows with the raw tables, not with the window. Narrowing staging to the
+    window's partition keys before it dedupes would remove that.
 -#}
 {% macro union_metric_sources(is_windowed) -%}
     {%- set model_names = metric_source_models() -%}
@@ -25,14 +30,15 @@
     {%- endif -%}
     {%- set columns = metric_columns() -%}
     {%- for model_name in model_names %}
-    select
-        {{ columns | join(',\n        ') }}
-    from {{ ref(model_name) }}
-    {%- if is_windowed %}
-    where {{ in_run_window('observed_at') }}
-    {%- endif %}
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        {%- if not loop.first %}
+
+        union all
+        {% endif %}
+        select
+            {{ columns | join(',\n            ') }}
+        from {{ ref(model_name) }}
+        {%- if is_windowed %}
+        where {{ in_run_window('observed_at') }}
+        {%- endif %}
     {%- endfor %}
 {%- endmacro %}

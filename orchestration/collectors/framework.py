@@ -13,6 +13,7 @@ concurrency pool per source; the asset hands the records to the raw loader, whic
 partition in one transaction, and reports row count, window and duration as metadata.
 """
 
+import dataclasses
 import inspect
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -23,7 +24,7 @@ from typing import Any, Literal
 import dagster as dg
 
 from orchestration.warehouse.connection import WarehouseResource
-from orchestration.warehouse.loader import NaturalKey, read_state, replace_partition
+from orchestration.warehouse.loader import LoadResult, NaturalKey, read_state, replace_partition
 
 Partitioning = Literal["daily", "hourly"]
 WAREHOUSE_KEY = "warehouse"
@@ -174,8 +175,11 @@ def run_collector(
     run_id: str,
     log: Any,
     resources: dict[str, Any],
-):
-    """Fetch one window and replace its partition; usable without Dagster (tests, CLI)."""
+) -> tuple[LoadResult, Window]:
+    """Fetch one window and replace its partition; usable without Dagster (tests, CLI).
+
+    The result's `seconds` covers fetching and loading together.
+    """
     with warehouse.connect(autocommit=True) as conn:
         window = Window(
             start=start.astimezone(UTC),
@@ -186,6 +190,8 @@ def run_collector(
         )
         started = time.perf_counter()
         records: Iterator[Any] = iter(spec.fn(window, **resources))
+        # The loader consumes `records` (fetching as it goes) before it writes the state, so
+        # the bookmarks the collector saves while yielding are in `_state_updates` by then.
         result = replace_partition(
             conn,
             source=spec.source,
@@ -196,8 +202,7 @@ def run_collector(
             natural_key=spec.natural_key,
             state=window._state_updates,
         )
-    # The loader's clock covers the load; the window's covers fetching as well.
-    return type(result)(result.rows, result.rejected, time.perf_counter() - started), window
+    return dataclasses.replace(result, seconds=time.perf_counter() - started), window
 
 
 def _describe_key(natural_key: NaturalKey) -> str:

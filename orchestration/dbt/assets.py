@@ -24,8 +24,10 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from orchestration.collectors.registry import discover_collectors
 from orchestration.dbt.project import DBT_PROJECT, manifest_path
 from orchestration.warehouse.connection import WarehouseResource
+from orchestration.warehouse.loader import ensure_raw_tables
 
 # Incremental models are the ones a partition window rebuilds; the rest run whole.
 WINDOWED_SELECT = "config.materialized:incremental"
@@ -77,6 +79,17 @@ def _layer(props: Mapping[str, Any]) -> str:
     return folders[0] if folders else "models"
 
 
+def ensure_sources_exist(warehouse: WarehouseResource) -> None:
+    """Create every collector's raw table, so dbt builds even before a source first loads.
+
+    dbt's sources are the raw tables; a source that is disabled, or has not run yet, would
+    otherwise break every staging model (and the unit tests, which read their column types).
+    """
+    with warehouse.connect(autocommit=True) as conn:
+        for spec in discover_collectors():
+            ensure_raw_tables(conn, spec.table)
+
+
 class DbtRunConfig(dg.Config):
     full_refresh: bool = False
     """Rebuild incremental models from all history instead of the partition window."""
@@ -105,6 +118,7 @@ def build_dbt_assets(
         config: DbtRunConfig,
     ):
         warehouse.export_dbt_env()
+        ensure_sources_exist(warehouse)
         window = context.partition_time_window
         context.log.info(f"dbt window {window.start.isoformat()} .. {window.end.isoformat()}")
         args = dbt_build_args((window.start, window.end), full_refresh=config.full_refresh)
@@ -125,6 +139,7 @@ def build_dbt_assets(
         config: DbtRunConfig,
     ):
         warehouse.export_dbt_env()
+        ensure_sources_exist(warehouse)
         args = dbt_build_args(None, full_refresh=config.full_refresh)
         yield from dbt.cli(args, context=context).stream()
 

@@ -9,7 +9,7 @@ model.
 import os
 import shutil
 import subprocess
-import sys
+import sysconfig
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -25,8 +25,12 @@ class DbtProjectError(RuntimeError):
 
 
 def dbt_executable() -> str:
-    """The `dbt` beside this interpreter (the venv's), else the one on PATH."""
-    beside = Path(sys.executable).with_name("dbt")
+    """The `dbt` installed with this environment's scripts (the venv's), else the one on PATH.
+
+    `sys.executable` is not enough: a code server may run the interpreter by its resolved path,
+    outside the venv's `bin/`.
+    """
+    beside = Path(sysconfig.get_path("scripts")) / "dbt"
     if beside.exists():
         return str(beside)
     return shutil.which("dbt") or "dbt"

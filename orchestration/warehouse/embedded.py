@@ -173,13 +173,18 @@ class EmbeddedPostgres:
 
     def _run(self, program: str, *args: str) -> None:
         env = {**os.environ, "LC_ALL": "C"}
-        user = None
+        identity: dict[str, object] = {}
         if _is_root():
-            user = _ensure_system_user()
+            import pwd
+
+            entry = pwd.getpwnam(_ensure_system_user())
+            # Drop root's group too: with it, a root-owned 0701 folder on the path (pytest's
+            # temporary folders are such) would deny access through its group bits.
+            identity = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
             _make_executable_for_others(postgres_bin_dir().parent)
         result = subprocess.run(
             [str(postgres_bin_dir() / program), *args],
-            user=user,
+            **identity,
             env=env,
             cwd=self.root,
             capture_output=True,
@@ -278,6 +283,8 @@ def _answers(port: int) -> bool:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As PostgreSQL itself does: a port whose last connections are in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -220,8 +220,12 @@ def replace_partition(
     `records` may yield `Rejected` items beside records; they and every record that cannot be
     stored land in `raw._rejected`. `state` (key -> JSON value) is written to
     `raw._collector_state` in the same transaction, so a collector's bookmark moves only when
-    its rows land. The connection must not be inside a transaction.
+    its rows land. The connection must be in autocommit mode: the function owns the transaction.
     """
+    if not conn.autocommit:
+        raise ValueError(
+            "replace_partition needs an autocommit connection: it owns its transaction"
+        )
     ensure_raw_tables(conn, table)
     key_of = key_function(natural_key)
     target = sql.Identifier(RAW_SCHEMA, table)

@@ -58,6 +58,7 @@ priced as (
             ) / 1000000
         ) as estimated_cost_usd,
         messages.is_sidechain,
+        messages.is_synthetic,
         messages.observed_at
     from stg_claude_code__assistant_messages as messages
     left join matched_prices

@@ -81,7 +81,10 @@ observations as (
                 'ai.tokens.output', messages.output_tokens::numeric,
                 'tokens', false, '{}'::jsonb
             ),
-            ('ai.requests', 1::numeric, 'requests', true, '{}'::jsonb),
+            (
+                'ai.requests', (case when messages.is_synthetic then 0 else 1 end)::numeric,
+                'requests', false, '{}'::jsonb
+            ),
             -- The estimate is what gets priced; the client's own costUSD, when an old build
             -- wrote one, rides along in the tags for comparison.
             (
@@ -93,9 +96,9 @@ observations as (
                 )
             )
         ) as metrics (metric_type, value, unit, is_kept_when_zero, extra_tags)
-    -- Zero token counts add nothing and are dropped; a null value (unreadable count,
-    -- or no price for the model) has no row either. Requests and estimates are kept
-    -- even at zero.
+    -- Zero token counts add nothing and are dropped, and so is the request count of a
+    -- line no request stands behind; a null value (unreadable count, or no price for
+    -- the model) has no row either. An estimate is kept even at zero.
     where metrics.value is not null and (metrics.value <> 0 or metrics.is_kept_when_zero)
 
 ),

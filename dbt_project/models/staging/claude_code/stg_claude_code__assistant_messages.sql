@@ -66,6 +66,10 @@ renamed as (
 
         ---------- booleans
         coalesce({{ safe_boolean("record -> 'isSidechain'") }}, false) as is_sidechain,
+        -- Claude Code writes some assistant lines itself (after an interruption or a
+        -- failed call) and marks them with this model name; no API request was made.
+        coalesce({{ json_text("record -> 'message' -> 'model'") }} = '<synthetic>', false)
+            as is_synthetic,
 
         ---------- timestamps
         -- A line without a readable timestamp is placed at the start of its partition.

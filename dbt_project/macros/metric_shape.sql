@@ -42,18 +42,21 @@
 
 
 {#-
-    One end of the run window (vars min_date and max_date) as a timestamptz expression.
-    A value with an explicit offset or "Z" keeps it; a bare date, or a time without an
+    One end of the run window (vars min_date and max_date) as a timestamptz literal. A
+    time with an explicit offset or "Z" keeps it; a bare date, or a time without an
     offset, is taken as UTC, so the window never depends on the session's time zone.
-    Postgres folds the expression to a constant once per statement.
 -#}
 {% macro window_bound(var_name) -%}
     {%- set value = var(var_name) | string | trim | replace("'", "''") -%}
-    (case
-        when '{{ value }}' ~ '[T ].*([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$'
-            then '{{ value }}'::timestamptz
-        else '{{ value }}'::timestamp at time zone 'UTC'
-    end)
+    {%- set time_part = value[10:] -%}
+    {%- set has_offset = time_part[:1] in ['T', 't', ' '] and (
+        time_part[-1:] in ['Z', 'z'] or '+' in time_part or '-' in time_part
+    ) -%}
+    {%- if has_offset -%}
+        '{{ value }}'::timestamptz
+    {%- else -%}
+        ('{{ value }}'::timestamp at time zone 'UTC')
+    {%- endif -%}
 {%- endmacro %}
 
 
