@@ -4,6 +4,9 @@
 -- between the report and the fact table (or fct_metrics is stale for that window and
 -- needs a run). Checked over the run window only, which is all time by default.
 
+-- Shown in Dagster as a check on fct_metrics, the table whose contents it proves.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_metrics'}}}) }}
+
 with
 
 stg_anthropic__cost_items as (

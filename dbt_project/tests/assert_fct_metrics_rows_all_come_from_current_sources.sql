@@ -6,6 +6,9 @@
 -- with different values was not replaced. Outside the window fct_metrics may lag its
 -- sources until the window is run, so only the window is checked (all time by default).
 
+-- Shown in Dagster as a check on fct_metrics, the table whose contents it proves.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_metrics'}}}) }}
+
 with
 
 fct_metrics as (

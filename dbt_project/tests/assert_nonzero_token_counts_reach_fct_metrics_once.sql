@@ -5,6 +5,9 @@
 -- and needs a run), more than 1 means it was double counted, a different value means
 -- it was changed. Checked over the run window only, which is all time by default.
 
+-- Shown in Dagster as a check on fct_metrics, the table whose contents it proves.
+{{ config(meta={'dagster': {'ref': {'name': 'fct_metrics'}}}) }}
+
 with
 
 stg_anthropic__usage_buckets as (

@@ -95,6 +95,25 @@ class DbtRunConfig(dg.Config):
     """Rebuild incremental models from all history instead of the partition window."""
 
 
+def _run_dbt(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    config: DbtRunConfig,
+    *,
+    windowed: bool,
+):
+    warehouse.export_dbt_env()
+    ensure_sources_exist(warehouse)
+    window = None
+    if windowed:
+        time_window = context.partition_time_window
+        window = (time_window.start, time_window.end)
+        context.log.info(f"dbt window {window[0].isoformat()} .. {window[1].isoformat()}")
+    args = dbt_build_args(window, full_refresh=config.full_refresh)
+    yield from dbt.cli(args, context=context).stream()
+
+
 def build_dbt_assets(
     partitions_def: dg.PartitionsDefinition,
 ) -> list[dg.AssetsDefinition]:
@@ -117,12 +136,7 @@ def build_dbt_assets(
         warehouse: WarehouseResource,
         config: DbtRunConfig,
     ):
-        warehouse.export_dbt_env()
-        ensure_sources_exist(warehouse)
-        window = context.partition_time_window
-        context.log.info(f"dbt window {window.start.isoformat()} .. {window.end.isoformat()}")
-        args = dbt_build_args((window.start, window.end), full_refresh=config.full_refresh)
-        yield from dbt.cli(args, context=context).stream()
+        yield from _run_dbt(context, dbt, warehouse, config, windowed=True)
 
     @dbt_assets(
         manifest=manifest,
@@ -138,9 +152,6 @@ def build_dbt_assets(
         warehouse: WarehouseResource,
         config: DbtRunConfig,
     ):
-        warehouse.export_dbt_env()
-        ensure_sources_exist(warehouse)
-        args = dbt_build_args(None, full_refresh=config.full_refresh)
-        yield from dbt.cli(args, context=context).stream()
+        yield from _run_dbt(context, dbt, warehouse, config, windowed=False)
 
     return [whole, windowed]
