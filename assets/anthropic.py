@@ -1,4 +1,7 @@
-"""Anthropic Admin API: daily token usage by model, workspace and API key, and the cost report."""
+"""Anthropic Admin API: daily token usage, the cost report, and Claude Code analytics.
+
+Token usage is by model, workspace and API key; Claude Code analytics by user or API key.
+"""
 
 from orchestration.clients.anthropic import AnthropicAdminClient
 from orchestration.collectors.framework import Window, collector
@@ -39,3 +42,23 @@ def anthropic_messages_usage(window: Window, anthropic: AnthropicAdminClient):
 def anthropic_cost_report(window: Window, anthropic: AnthropicAdminClient):
     """What Anthropic bills per day, workspace and line item (amounts in cents)."""
     yield from anthropic.cost_report(window.start, window.end)
+
+
+# A record is one actor's day (a person or an API key). Terminal and customer type are in the
+# key too: they are fields of the record that the documentation does not promise are one per
+# actor and day, and a record split by them must not overwrite its sibling.
+@collector(
+    source="anthropic",
+    table="anthropic_claude_code_usage",
+    natural_key=(
+        "date",
+        "actor.type",
+        "actor.email_address",
+        "actor.api_key_name",
+        "terminal_type",
+        "customer_type",
+    ),
+)
+def anthropic_claude_code_usage(window: Window, anthropic: AnthropicAdminClient):
+    """Claude Code analytics per day and user or API key: sessions, code, tool use, tokens."""
+    yield from anthropic.claude_code_usage(window.start, window.end)

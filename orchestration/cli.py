@@ -5,6 +5,8 @@ vault sandbox [--port N]
 vault demo [--days N]
 vault dev [--port N]
 vault report costs [--days N]
+vault classify SESSION_ID CLASS
+vault prices update FILE [--effective-from DATE] [--dry-run] [--seed PATH] [--providers ...]
 """
 
 import argparse
@@ -57,11 +59,13 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.action == "init":
         from orchestration.collectors.registry import discover_collectors
         from orchestration.warehouse.loader import ensure_raw_tables
+        from orchestration.warehouse.push import INGEST_ROLE, grant_ingest
 
         with psycopg.connect(url, autocommit=True) as conn:
             for spec in discover_collectors():
                 ensure_raw_tables(conn, spec.table)
-        _out(f"raw tables ready in {redact(url)}")
+            grant_ingest(conn)
+        _out(f"raw tables ready in {redact(url)}; role {INGEST_ROLE} may insert push events")
         return 0
     if args.action == "env":
         for key, value in dbt_env(url).items():
@@ -110,6 +114,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with SandboxServer(build_company(demo.SANDBOX_SEED)) as sandbox:
         _out(f"sandbox: {sandbox.url}; transcripts and config under {demo.demo_home()}")
         workspace = demo.prepare_sandbox(demo.demo_home(), sandbox.url, start, end)
+        hook_spool = demo.demo_home() / "claude-hook.jsonl"
+        sent = demo.load_hook_events(url, hook_spool, start, end)
+        _out(f"Claude Code hook: {sent:,} prompt and override events sent through {hook_spool}")
+        tracked = demo.replay_product_usage(url, start, end)
+        _out(f"product usage: {tracked:,} requests of the company's AI features tracked")
         with demo.environment(workspace.env):
             from orchestration.config import load_config
             from orchestration.definitions import build_definitions
@@ -141,18 +150,61 @@ def _print_costs(url: str, since: datetime, days: int) -> None:
     rows = cost_summary(url, since=since)
     _out(f"\nAI cost over the last {days} days (from marts.fct_metrics)")
     _out(f"{'source':<14}{'kind':<12}{'model':<32}{'USD':>14}")
-    labels = {"ai.cost": "billed", "ai.cost_estimated": "estimated"}
+    labels = {"ai.cost": "billed", "ai.cost_estimated": "estimated", "ai.cost_reported": "reported"}
     for source, metric, model, usd in rows:
         _out(f"{source:<14}{labels.get(metric, metric):<12}{model:<32}{usd:>14,.2f}")
     billed = sum(usd for _, metric, _, usd in rows if metric == "ai.cost")
     estimated = sum(usd for _, metric, _, usd in rows if metric == "ai.cost_estimated")
     _out(f"{'billed by vendors':<58}{billed:>14,.2f}")
     _out(f"{'estimated at list price (no bill of its own)':<58}{estimated:>14,.2f}")
+    reported = sum(usd for _, metric, _, usd in rows if metric == "ai.cost_reported")
+    if reported:
+        _out(f"{'reported by our own services (part of the bills)':<58}{reported:>14,.2f}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     since = datetime.now(UTC) - timedelta(days=args.days)
     _print_costs(warehouse_url(), since, args.days)
+    return 0
+
+
+# -- vault prices --------------------------------------------------------------------------
+
+
+def cmd_prices(args: argparse.Namespace) -> int:
+    from orchestration import prices
+
+    try:
+        report = prices.update_prices(
+            args.file,
+            seed=args.seed or prices.SEED_PATH,
+            effective_from=prices.parse_day(args.effective_from) if args.effective_from else None,
+            providers=prices.parse_providers(args.providers),
+            dry_run=args.dry_run,
+        )
+    except prices.PriceError as error:
+        _err(f"{error}; nothing written")
+        return 2
+    for line in report.lines():
+        _out(line)
+    return 0
+
+
+# -- vault classify ------------------------------------------------------------------------
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    """Say what a Claude Code session was for; this wins over the hook's rules."""
+    from orchestration.hook.override import UnknownTaskClass, record_override
+
+    try:
+        _out(record_override(args.session_id, args.task_class))
+    except UnknownTaskClass as error:
+        _err(str(error))
+        return 2
+    except psycopg.Error as error:
+        _err(f"could not record the override: {error}")
+        return 1
     return 0
 
 
@@ -255,6 +307,23 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("what", choices=["costs"])
     report.add_argument("--days", type=int, default=90)
     report.set_defaults(run=cmd_report)
+
+    classify = commands.add_parser(
+        "classify", help="set a Claude Code session's task class, over the hook's rules"
+    )
+    classify.add_argument("session_id", help="the session's id (its transcript file's name)")
+    classify.add_argument("task_class", help="e.g. bug_fix or customer_work (see the README)")
+    classify.set_defaults(run=cmd_classify)
+
+    prices = commands.add_parser("prices", help="the model price seed")
+    prices_actions = prices.add_subparsers(dest="action", required=True)
+    update = prices_actions.add_parser("update", help="load a newer price list into the seed")
+    update.add_argument("file", type=Path, help="LiteLLM's price JSON or a CSV like the seed")
+    update.add_argument("--effective-from", help="YYYY-MM-DD the new prices start (today, UTC)")
+    update.add_argument("--dry-run", action="store_true", help="print the changes only")
+    update.add_argument("--seed", type=Path, help="the seed to update (the project's)")
+    update.add_argument("--providers", default="anthropic,openai")
+    update.set_defaults(run=cmd_prices)
     return top
 
 

@@ -56,6 +56,31 @@ class AnthropicConfig(HttpSourceConfig):
     cost_group_by: list[Literal["workspace_id", "description"]] = ["workspace_id", "description"]
 
 
+OpenAIUsageEndpoint = Literal[
+    "completions",
+    "embeddings",
+    "images",
+    "audio_speeches",
+    "audio_transcriptions",
+]
+
+
+class OpenAIConfig(HttpSourceConfig):
+    base_url: str = "https://api.openai.com"
+    usage_endpoints: list[OpenAIUsageEndpoint] = [
+        "completions",
+        "embeddings",
+        "images",
+        "audio_speeches",
+        "audio_transcriptions",
+    ]
+    """Which organization usage endpoints to collect, one raw table each."""
+    completions_group_by: list[
+        Literal["project_id", "user_id", "api_key_id", "model", "batch", "service_tier"]
+    ] = ["project_id", "user_id", "api_key_id", "model", "batch"]
+    costs_group_by: list[Literal["project_id", "line_item"]] = ["project_id", "line_item"]
+
+
 class TranscriptFolder(_Section):
     path: str
     user_email: str | None = None
@@ -78,6 +103,7 @@ class ClaudeCodeConfig(_Section):
 class SourcesConfig(_Section):
     anthropic: AnthropicConfig | None = None
     claude_code: ClaudeCodeConfig | None = None
+    openai: OpenAIConfig | None = None
 
 
 class ScheduleConfig(_Section):

@@ -9,11 +9,16 @@ from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import ensure_manifest
 from orchestration.resources import build_resources
 from orchestration.schedules import build_source_schedule, build_transform_schedule
+from orchestration.warehouse.push import PUSH_TABLES
 
 
 def build_definitions(config: VaultConfig) -> dg.Definitions:
     enabled = config.enabled_sources()
-    specs = [spec for spec in discover_collectors() if spec.source in enabled]
+    specs = [
+        spec
+        for spec in discover_collectors()
+        if spec.source in enabled and spec.is_enabled(enabled[spec.source])
+    ]
     collector_assets = [build_collector_asset(spec, start_date=config.start_date) for spec in specs]
 
     daily = partitions_for("daily", config.start_date)
@@ -38,8 +43,19 @@ def build_definitions(config: VaultConfig) -> dg.Definitions:
     jobs.append(job)
     schedules.append(schedule)
 
+    # Push sources have no collector: clients insert their events (orchestration/warehouse/push.py).
+    push_tables = [
+        dg.AssetSpec(
+            ["raw", table],
+            group_name=source,
+            description=f"Events pushed by clients into raw.{table} through the ingest role.",
+            kinds={"postgres"},
+        )
+        for table, source in PUSH_TABLES.items()
+    ]
+
     return dg.Definitions(
-        assets=[*collector_assets, *dbt_assets],
+        assets=[*collector_assets, *push_tables, *dbt_assets],
         jobs=jobs,
         schedules=schedules,
         resources=build_resources(config),

@@ -25,12 +25,14 @@ from dagster._core.storage.tags import (
 )
 
 from orchestration.clients.anthropic import API_KEY_ENV as ANTHROPIC_KEY_ENV
+from orchestration.clients.openai import API_KEY_ENV as OPENAI_KEY_ENV
 from orchestration.config import CONFIG_ENV
 from orchestration.warehouse.connection import warehouse_url
 from orchestration.warehouse.embedded import vault_home
 
-# A key of the shape Anthropic issues; the sandbox accepts any such key, vendors none.
+# Keys of the shapes Anthropic and OpenAI issue; the sandbox accepts any such key, vendors none.
 SANDBOX_ANTHROPIC_KEY = "sk-ant-admin01-sandbox-not-a-real-key"
+SANDBOX_OPENAI_KEY = "sk-admin-sandbox-not-a-real-key"
 SANDBOX_SEED = 7
 
 
@@ -62,6 +64,7 @@ def prepare_sandbox(
         "sources": {
             "anthropic": {"base_url": api_url, "max_retries": 3},
             "claude_code": {"folders": folders},
+            "openai": {"base_url": api_url, "max_retries": 3},
         },
     }
     config_path = root / "vault.yaml"
@@ -69,8 +72,40 @@ def prepare_sandbox(
         "# Written by the sandbox: every source points at the local sandbox server.\n"
         + yaml.safe_dump(config, sort_keys=False)
     )
-    env = {CONFIG_ENV: str(config_path), ANTHROPIC_KEY_ENV: SANDBOX_ANTHROPIC_KEY}
+    env = {
+        CONFIG_ENV: str(config_path),
+        ANTHROPIC_KEY_ENV: SANDBOX_ANTHROPIC_KEY,
+        OPENAI_KEY_ENV: SANDBOX_OPENAI_KEY,
+    }
     return SandboxWorkspace(config_path=config_path, transcripts_root=transcripts, env=env)
+
+
+def load_hook_events(
+    url: str, spool: Path, start: date, end: date, *, seed: int = SANDBOX_SEED
+) -> int:
+    """Send the Claude Code hook events of the sandbox's engineers for [start, end) to `url`.
+
+    They take the hook's own way: appended to a spool file, then sent by the hook's sender
+    with `copy_events`, as on an engineer's laptop (with the warehouse's URL as the ingest
+    URL). The events are the same on every run, so the demo's earlier ones are deleted first
+    rather than piling up as duplicates. Returns how many were sent.
+    """
+    from orchestration.hook.main import event_line
+    from orchestration.hook.sender import send_spool
+    from orchestration.hook.spool import append_lines
+    from orchestration.sandbox.company import build_company
+    from orchestration.sandbox.hook_events import SANDBOX_CLIENT_ID, hook_events
+    from orchestration.warehouse.push import grant_ingest
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        grant_ingest(conn)
+        conn.execute(
+            "delete from raw.claude_code_hook_events where run_id = %s", (SANDBOX_CLIENT_ID,)
+        )
+    spool.unlink(missing_ok=True)
+    events = hook_events(build_company(seed), start, end)
+    append_lines(str(spool), [event_line(event) for event in events])
+    return send_spool(str(spool), url, client=SANDBOX_CLIENT_ID).sent
 
 
 @contextmanager
@@ -156,6 +191,40 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str:
     return "see the log above"
 
 
+def replay_product_usage(
+    url: str, start: date, end: date, *, seed: int = SANDBOX_SEED, spool_dir: Path | None = None
+) -> int:
+    """Send the sandbox's product usage for [start, end) through the real tracker; returns how many.
+
+    The sandbox company's services call `track_product_usage` as they serve customers; here
+    each day's requests are replayed in order through a `Tracker` connected to `url`, after
+    `grant_ingest` has created the push tables. The sandbox fixes every event id, so replaying
+    a window again (a second `vault demo`) adds rows to raw that staging deduplicates.
+    """
+    from orchestration.sandbox.company import build_company
+    from orchestration.sandbox.product_usage import requests_for_day
+    from orchestration.tracking import Tracker
+    from orchestration.warehouse.push import grant_ingest
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        grant_ingest(conn)
+    company = build_company(seed)
+    spool = spool_dir or demo_home() / "tracking-spool"
+    with Tracker(url, spool_dir=spool, client_id="sandbox-replay") as tracker:
+        for offset in range((end - start).days):
+            for request in requests_for_day(company, start + timedelta(days=offset)):
+                tracker.track(**request.as_kwargs())
+        if not tracker.flush(timeout=120):
+            raise RuntimeError(
+                f"product usage replay: {tracker.pending()} event(s) did not reach the "
+                f"warehouse ({tracker.stats().last_error}); they wait in {spool}"
+            )
+        stats = tracker.stats()
+    if stats.rejected:
+        raise RuntimeError(f"product usage replay: the tracker refused {stats.rejected} call(s)")
+    return stats.tracked
+
+
 def cost_summary(url: str, *, since: datetime) -> list[tuple[str, str, str, float]]:
     """(source, metric, model, USD) totals since `since`, largest first, from `fct_metrics`."""
     with psycopg.connect(url) as conn:
@@ -163,11 +232,21 @@ def cost_summary(url: str, *, since: datetime) -> list[tuple[str, str, str, floa
             """
             select
                 source_system,
-                metric_type,
+                -- A service's own report of what its requests cost is the same spend the
+                -- vendor bills: shown apart, never added to the billed total.
+                case
+                    when tags ->> 'cost_origin' = 'reported' then 'ai.cost_reported'
+                    else metric_type
+                end as metric_type,
                 coalesce(tags ->> 'model', '(not per model)') as model,
                 round(sum(value), 2)::float as usd
             from marts.fct_metrics
-            where unit = 'USD' and observed_at >= %s
+            where
+                unit = 'USD'
+                and observed_at >= %s
+                -- A vendor's own estimate (Claude Code analytics) restates usage that the
+                -- transcripts' estimate already counts.
+                and coalesce(tags ->> 'cost_origin', '') != 'vendor_estimate'
             group by 1, 2, 3
             order by 4 desc
             """,

@@ -16,7 +16,9 @@ from dagster_dbt import DbtCliResource
 from orchestration.clients.anthropic import API_KEY_ENV as ANTHROPIC_KEY_ENV
 from orchestration.clients.anthropic import AnthropicAdminClient
 from orchestration.clients.claude_code import ClaudeCodeTranscripts, TranscriptFolderResource
-from orchestration.config import AnthropicConfig, ClaudeCodeConfig, VaultConfig
+from orchestration.clients.openai import API_KEY_ENV as OPENAI_KEY_ENV
+from orchestration.clients.openai import OpenAIAdminClient
+from orchestration.config import AnthropicConfig, ClaudeCodeConfig, OpenAIConfig, VaultConfig
 from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_executable
 from orchestration.warehouse.connection import DATABASE_URL_ENV, WarehouseResource
 
@@ -47,9 +49,24 @@ def _claude_code(section: ClaudeCodeConfig) -> dict[str, dg.ConfigurableResource
     return {"claude_code": ClaudeCodeTranscripts(folders=folders)}
 
 
+def _openai(section: OpenAIConfig) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "openai": OpenAIAdminClient(
+            base_url=section.base_url,
+            api_key=secret(OPENAI_KEY_ENV),
+            timeout_s=section.timeout_s,
+            max_retries=section.max_retries,
+            usage_endpoints=list(section.usage_endpoints),
+            completions_group_by=list(section.completions_group_by),
+            costs_group_by=list(section.costs_group_by),
+        )
+    }
+
+
 SOURCE_RESOURCES: dict[str, Callable[[Any], dict[str, dg.ConfigurableResource]]] = {
     "anthropic": _anthropic,
     "claude_code": _claude_code,
+    "openai": _openai,
 }
 
 

@@ -19,7 +19,7 @@ def _write(tmp_path, text):
 def test_the_example_file_is_valid_and_enables_both_sources():
     config = load_config(REPO_ROOT / "vault.example.yaml")
     assert config.start_date == date(2026, 1, 1)
-    assert set(config.enabled_sources()) == {"anthropic", "claude_code"}
+    assert set(config.enabled_sources()) == {"anthropic", "claude_code", "openai"}
     assert config.sources.claude_code.folders[0].user_email == "you@example.com"
 
 

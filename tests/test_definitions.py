@@ -13,6 +13,7 @@ from orchestration.dbt.assets import dbt_build_args, dbt_vars
 from orchestration.dbt.project import ensure_manifest
 from orchestration.definitions import build_definitions
 from orchestration.schedules import partitions_to_refresh
+from orchestration.warehouse.push import PUSH_TABLES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,14 @@ def test_collectors_are_raw_assets_grouped_by_source_with_retries_and_pools(defs
     assert {name: node.group_name for name, node in raw.items()} == {
         "raw/anthropic_messages_usage": "anthropic",
         "raw/anthropic_cost_report": "anthropic",
+        "raw/anthropic_claude_code_usage": "anthropic",
         "raw/claude_code_messages": "claude_code",
+        "raw/openai_usage_completions": "openai",
+        "raw/openai_usage_embeddings": "openai",
+        "raw/openai_usage_images": "openai",
+        "raw/openai_usage_audio_speeches": "openai",
+        "raw/openai_usage_audio_transcriptions": "openai",
+        "raw/openai_costs": "openai",
     }
     for node in raw.values():
         assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition)
@@ -45,7 +53,9 @@ def test_collectors_are_raw_assets_grouped_by_source_with_retries_and_pools(defs
 
 def test_every_dbt_source_is_a_collector_so_lineage_is_continuous(defs):
     graph = defs.resolve_asset_graph()
-    collector_keys = {spec.asset_key for spec in discover_collectors()}
+    collector_keys = {spec.asset_key for spec in discover_collectors()} | {
+        dg.AssetKey(["raw", table]) for table in PUSH_TABLES
+    }
     staging = [key for key in graph.get_all_asset_keys() if key.path[0] == "staging"]
     assert staging
     for key in staging:
@@ -79,6 +89,7 @@ def test_jobs_and_schedules(defs):
     assert {schedule.name: schedule.cron_schedule for schedule in defs.schedules} == {
         "collect_anthropic_schedule": "0 1 * * *",
         "collect_claude_code_schedule": "0 1 * * *",
+        "collect_openai_schedule": "0 1 * * *",
         "transform_schedule": "0 3 * * *",
     }
 

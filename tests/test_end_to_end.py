@@ -16,7 +16,13 @@ import pytest
 from orchestration.config import load_config
 from orchestration.dbt.project import ensure_manifest
 from orchestration.definitions import build_definitions
-from orchestration.demo import daily_keys, materialize_window, prepare_sandbox
+from orchestration.demo import (
+    daily_keys,
+    load_hook_events,
+    materialize_window,
+    prepare_sandbox,
+    replay_product_usage,
+)
 from orchestration.sandbox.activity import costs_for_day, usage_for_day
 from orchestration.sandbox.company import build_company
 from orchestration.sandbox.server import SandboxServer
@@ -42,6 +48,11 @@ def built(module_database, company, tmp_path_factory):
             mp.setenv(key, value)
         try:
             defs = build_definitions(load_config(workspace.config_path))
+            spool = workspace.config_path.parent / "claude-hook.jsonl"
+            load_hook_events(module_database, spool, START, END)
+            replay_product_usage(
+                module_database, START, END, spool_dir=workspace.config_path.parent / "tracking"
+            )
             materialize_window(defs, instance, daily_keys(START, END))
             yield defs, instance, module_database
         finally:
@@ -50,7 +61,7 @@ def built(module_database, company, tmp_path_factory):
 
 def _query(url, sql, *params):
     with psycopg.connect(url) as conn:
-        return conn.execute(sql, params).fetchall()
+        return conn.execute(sql, params or None).fetchall()
 
 
 def test_anthropic_tokens_in_fct_metrics_equal_what_the_vendor_reported(built, company):
@@ -151,3 +162,172 @@ def test_rerunning_a_partition_changes_nothing(built):
     assert after == before
     assert after[0] == after[1], "metric_id is unique"
     assert _query(url, "select count(*) from raw.anthropic_messages_usage")[0] == raw_before
+
+
+def test_openai_tokens_and_costs_in_fct_metrics_equal_what_the_sandbox_served(built, company):
+    from orchestration.sandbox import openai_org
+
+    _, _, url = built
+    organization = openai_org.build_organization(company)
+    expected: dict[str, Decimal] = defaultdict(Decimal)
+    for day in (START, date(2026, 11, 10)):
+        for row in openai_org.usage_for_day(organization, "completions", day):
+            cached = row.quantity("input_cached_tokens")
+            expected["ai.tokens.input_uncached"] += row.quantity("input_tokens") - cached
+            expected["ai.tokens.cache_read"] += cached
+            expected["ai.tokens.output"] += row.quantity("output_tokens")
+        for row in openai_org.usage_for_day(organization, "embeddings", day):
+            expected["ai.tokens.input_uncached"] += row.quantity("input_tokens")
+        for endpoint, field, metric in (
+            ("images", "images", "ai.images"),
+            ("audio_speeches", "characters", "ai.audio_characters"),
+            ("audio_transcriptions", "seconds", "ai.audio_seconds"),
+        ):
+            for row in openai_org.usage_for_day(organization, endpoint, day):
+                expected[metric] += row.quantity(field)
+        costs = openai_org.costs_for_day(organization, day)
+        expected["ai.cost"] += sum(item.amount_usd for item in costs)
+    rows = dict(
+        _query(
+            url,
+            "select metric_type, sum(value) from marts.fct_metrics "
+            "where source_system = 'openai' and metric_type <> 'ai.requests' group by 1",
+        )
+    )
+    assert rows.keys() == expected.keys()
+    for metric, total in expected.items():
+        assert rows[metric] == pytest.approx(total, abs=Decimal("0.000001")), metric
+    (unallocated,) = _query(
+        url,
+        "select count(*) from marts.fct_metrics "
+        "where source_system = 'openai' and (department = 'unallocated' or project = 'unallocated')",
+    )[0]
+    assert unallocated == 0, "every sandbox OpenAI project and key is in source_mappings.csv"
+
+
+def test_claude_code_analytics_sessions_and_code_in_fct_metrics_match_the_sandbox(built, company):
+    from orchestration.sandbox.anthropic_api import claude_code_records
+    from orchestration.sandbox.transcripts import sessions_for_day
+
+    _, _, url = built
+    days = (START, date(2026, 11, 10))
+    sessions = _query(
+        url,
+        "select (observed_at at time zone 'UTC')::date, sum(value)::bigint "
+        "from marts.fct_metrics "
+        "where source_system = 'claude_code_analytics' and metric_type = 'ai.sessions' "
+        "group by 1",
+    )
+    assert dict(sessions) == {day: len(sessions_for_day(company, day)) for day in days}
+    lines_added = defaultdict(int)
+    for day in days:
+        for record in claude_code_records(company, day):
+            department = company.person(record["actor"]["email_address"]).department
+            lines_added[department] += record["core_metrics"]["lines_of_code"]["added"]
+    rows = _query(
+        url,
+        "select department, count(*), sum(value)::bigint from marts.fct_metrics "
+        "where source_system = 'claude_code_analytics' and metric_type = 'code.lines_added' "
+        "group by 1",
+    )
+    assert {department: total for department, _, total in rows} == {
+        department: total for department, total in lines_added.items() if total
+    }
+    assert all(count > 0 for _, count, _ in rows) and "unallocated" not in lines_added
+
+
+def test_product_requests_per_customer_in_fct_metrics_equal_the_sandbox(built, company):
+    from orchestration.sandbox.product_usage import requests_for_day
+
+    _, _, url = built
+    requests: dict[tuple[date, str], int] = defaultdict(int)
+    failed, cost = 0, Decimal(0)
+    for day in (START, date(2026, 11, 10)):
+        for request in requests_for_day(company, day):
+            requests[(day, request.customer)] += 1
+            failed += not request.success
+            cost += request.cost_usd
+    rows = _query(
+        url,
+        "select (observed_at at time zone 'UTC')::date, customer, sum(value)::bigint "
+        "from marts.fct_metrics where source_system = 'product' and metric_type = 'ai.requests' "
+        "group by 1, 2",
+    )
+    assert {(day, customer): total for day, customer, total in rows} == requests
+    totals = dict(
+        _query(
+            url,
+            "select metric_type, sum(value) from marts.fct_metrics "
+            "where source_system = 'product' group by 1",
+        )
+    )
+    assert totals["ai.requests_failed"] == failed > 0
+    assert totals["ai.cost"] == pytest.approx(cost, abs=Decimal("0.000001"))
+    (unallocated,) = _query(
+        url,
+        "select count(*) from marts.fct_metrics where source_system = 'product' "
+        "and 'unallocated' in (customer, feature, project, environment)",
+    )[0]
+    assert unallocated == 0, "every sandbox request names its customer, feature and project"
+
+
+def test_ai_usage_counts_every_token_once_and_prices_cache_tokens(built):
+    _, _, url = built
+    in_metrics = dict(
+        _query(
+            url,
+            "select source_system || ':' || replace(metric_type, 'ai.tokens.', ''), sum(value) "
+            "from marts.fct_metrics where metric_type like 'ai.tokens.%' group by 1",
+        )
+    )
+    in_usage = dict(
+        _query(
+            url,
+            "select source_system || ':' || token_type, sum(tokens) from marts.fct_ai_usage "
+            "where token_type != 'all' group by 1",
+        )
+    )
+    assert in_usage == in_metrics
+    cache_cost = dict(
+        _query(
+            url,
+            "select provider, sum(computed_cost_usd) from marts.fct_ai_usage "
+            "where token_type = 'cache_read' and is_billed group by 1",
+        )
+    )
+    assert cache_cost["anthropic"] > 0 and cache_cost["openai"] > 0
+    # Reported money wins and adds up to what the vendors reported, source by source.
+    reported = dict(
+        _query(
+            url,
+            "select source_system, sum(value) from marts.fct_metrics "
+            "where metric_type = 'ai.cost' and source_system in ('anthropic', 'openai') "
+            "group by 1",
+        )
+    )
+    charged = dict(
+        _query(
+            url,
+            "select source_system, sum(cost_usd) from marts.fct_ai_usage "
+            "where is_billed group by 1",
+        )
+    )
+    for source, money in reported.items():
+        assert charged[source] == pytest.approx(money, rel=1e-9), source
+
+
+def test_claude_code_sessions_have_task_classes(built):
+    _, _, url = built
+    rows = _query(
+        url,
+        "select count(*), count(*) filter (where task_class != 'unclassified'), "
+        "sum(requests) from marts.claude_code_sessions",
+    )[0]
+    sessions, classified, requests = rows
+    assert sessions > 0 and classified > 0
+    (messages,) = _query(
+        url,
+        "select sum(value) from marts.fct_metrics "
+        "where source_system = 'claude_code' and metric_type = 'ai.requests'",
+    )[0]
+    assert requests == messages

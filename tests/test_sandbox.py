@@ -21,6 +21,7 @@ import pytest
 from orchestration.sandbox.activity import costs_for_day, usage_for_day
 from orchestration.sandbox.anthropic_api import COST_PATH, MAX_RESULTS_PER_PAGE, USAGE_PATH
 from orchestration.sandbox.company import DOMAIN, Company, build_company
+from orchestration.sandbox.openai_org import build_organization
 from orchestration.sandbox.seeds import write_seeds
 from orchestration.sandbox.server import SandboxServer
 from orchestration.sandbox.transcripts import (
@@ -626,6 +627,9 @@ def test_mappings_cover_every_sandbox_identifier(company: Company) -> None:
     expected = {("anthropic", "workspace_id", w.id) for w in company.workspaces}
     expected |= {("anthropic", "api_key_id", k.id) for k in company.api_keys}
     expected |= {("claude_code", "project_dir", c.project_dir) for c in company.checkouts}
+    openai = build_organization(company)
+    expected |= {("openai", "project_id", p.id) for p in openai.projects}
+    expected |= {("openai", "api_key_id", k.id) for k in openai.api_keys}
     assert mapped == expected
     assert len(rows) == len(mapped)
     projects = {project.slug for project in company.projects}

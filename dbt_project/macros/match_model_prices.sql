@@ -8,8 +8,13 @@
     most specific and wins ("claude-sonnet-4-5%" over "claude-sonnet-4%"); equal lengths
     fall back to the pattern text so that the choice never depends on row order.
 
-    Returns one row per matched observation key: the key, price_id and the five rates.
-    Observations without a price are absent, so callers left join to the result.
+    `provider` is either a provider's name (every observation is that provider's) or,
+    with `provider_is_column=true`, the observations' column that holds each row's
+    provider.
+
+    Returns one row per matched observation key: the key, price_id, the five rates and
+    the batch multiplier. Observations without a price are absent, so callers left join
+    to the result.
 -#}
 {% macro match_model_prices(
     observations,
@@ -17,7 +22,8 @@
     model_column,
     observed_at_column,
     prices,
-    provider
+    provider,
+    provider_is_column=false
 ) -%}
     select distinct on ({{ observations }}.{{ key_column }})
         {{ observations }}.{{ key_column }},
@@ -26,7 +32,8 @@
         {{ prices }}.output_per_mtok,
         {{ prices }}.cache_read_per_mtok,
         {{ prices }}.cache_write_5m_per_mtok,
-        {{ prices }}.cache_write_1h_per_mtok
+        {{ prices }}.cache_write_1h_per_mtok,
+        {{ prices }}.batch_multiplier
     from {{ observations }}
     inner join {{ prices }}
         on
@@ -35,7 +42,11 @@
             >= {{ prices }}.effective_from
             and ({{ observations }}.{{ observed_at_column }} at time zone 'UTC')::date
             < {{ prices }}.effective_to
+    {%- if provider_is_column %}
+    where {{ prices }}.provider = {{ observations }}.{{ provider }}
+    {%- else %}
     where {{ prices }}.provider = '{{ provider }}'
+    {%- endif %}
     order by
         {{ observations }}.{{ key_column }} asc,
         length({{ prices }}.model_pattern) desc,

@@ -11,5 +11,8 @@
     {{ return([
         'int_metrics__anthropic',
         'int_metrics__claude_code',
+        'int_metrics__openai',
+        'int_metrics__product_usage',
+        'int_metrics__claude_code_analytics',
     ]) }}
 {%- endmacro %}

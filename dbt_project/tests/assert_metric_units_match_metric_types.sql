@@ -1,5 +1,7 @@
 -- Each metric type is stated in one unit only: token types in tokens, ai.requests in
--- requests, the cost types in USD. A failure lists a metric type seen with a unit it
+-- requests, the cost types in USD, Claude Code activity in its own count (sessions,
+-- lines, commits, pull_requests, decisions), OpenAI images, speech characters and
+-- transcribed seconds in those. A failure lists a metric type seen with a unit it
 -- should not have, which would make sums over that metric type meaningless.
 
 with
@@ -22,7 +24,20 @@ expected_units as (
         ('ai.tokens.output', 'tokens'),
         ('ai.requests', 'requests'),
         ('ai.cost', 'USD'),
-        ('ai.cost_estimated', 'USD')
+        ('ai.cost_estimated', 'USD'),
+        ('ai.requests_failed', 'requests'),
+        ('ai.latency_ms', 'ms'),
+        ('ai.tokens.input_audio', 'tokens'),
+        ('ai.tokens.output_audio', 'tokens'),
+        ('ai.images', 'images'),
+        ('ai.audio_characters', 'characters'),
+        ('ai.audio_seconds', 'seconds'),
+        ('ai.sessions', 'sessions'),
+        ('ai.tool_decisions', 'decisions'),
+        ('code.lines_added', 'lines'),
+        ('code.lines_removed', 'lines'),
+        ('code.commits', 'commits'),
+        ('code.pull_requests', 'pull_requests')
     ) as units (metric_type, unit)
 
 ),

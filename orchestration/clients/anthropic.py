@@ -1,19 +1,23 @@
-"""The Anthropic Admin API: the messages usage report and the cost report.
+"""The Anthropic Admin API: the messages usage report, the cost report, Claude Code analytics.
 
 Both reports answer `{"data": [{"starting_at", "ending_at", "results": [...]}], "has_more",
-"next_page"}`; a client follows `next_page` until `has_more` is false. Each result is yielded
-with its bucket's bounds copied in, and otherwise untouched: units (the cost report's cents as
-decimal strings) are dbt's business.
+"next_page"}`; `collectors.paging` follows `next_page` until `has_more` is false. Each result is
+yielded with its bucket's bounds copied in, and otherwise untouched: units (the cost report's
+cents as decimal strings) are dbt's business.
+
+The Claude Code analytics report answers one UTC day per call with a flat `data` list of
+records (one per actor and day), paged the same way.
 """
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
 from orchestration.collectors.http import HttpSource, MissingCredentialError, SourceError
+from orchestration.collectors.paging import bucket_results, cursor_pages
 from orchestration.warehouse.loader import Rejected
 
 API_KEY_ENV = "ANTHROPIC_ADMIN_API_KEY"
@@ -21,6 +25,9 @@ _USAGE_PATH = "/v1/organizations/usage_report/messages"
 _COST_PATH = "/v1/organizations/cost_report"
 # The largest page the API allows for daily buckets.
 _DAILY_BUCKET_LIMIT = 31
+_CLAUDE_CODE_PATH = "/v1/organizations/usage_report/claude_code"
+# The largest page of the Claude Code report: records (one per actor and day), not buckets.
+_CLAUDE_CODE_PAGE_LIMIT = 1000
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -57,6 +64,34 @@ class AnthropicAdminClient(dg.ConfigurableResource):
         """Daily cost items in [start, end), one record per bucket and group."""
         yield from self._report(_COST_PATH, start, end, self.cost_group_by)
 
+    def claude_code_usage(
+        self, start: datetime, end: datetime
+    ) -> Iterator[dict[str, Any] | Rejected]:
+        """Claude Code analytics for each UTC day in [start, end): a record per actor and day.
+
+        The report takes a single date (`starting_at=YYYY-MM-DD`) and answers that day only,
+        so a window of several days is one call sequence per day, each followed through its
+        pages. Records already carry their `date` and are yielded untouched (the estimated
+        cost in them is in cents); one that is not a JSON object is `Rejected`.
+        """
+        day = start.astimezone(UTC).date()
+        with self._http() as http:
+            while datetime.combine(day, time(), UTC) < end:
+                params = [("starting_at", day.isoformat()), ("limit", str(_CLAUDE_CODE_PAGE_LIMIT))]
+                for body in cursor_pages(http, _CLAUDE_CODE_PATH, params):
+                    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                        raise SourceError(
+                            f"{http.vendor}: GET {_CLAUDE_CODE_PATH} answered without a data list"
+                        )
+                    for record in body["data"]:
+                        if isinstance(record, dict):
+                            yield record
+                        else:
+                            yield Rejected(
+                                f"a record in {_CLAUDE_CODE_PATH} is not an object", record
+                            )
+                day += timedelta(days=1)
+
     def _report(
         self, path: str, start: datetime, end: datetime, group_by: Sequence[str]
     ) -> Iterator[dict[str, Any] | Rejected]:
@@ -67,30 +102,5 @@ class AnthropicAdminClient(dg.ConfigurableResource):
             ("limit", str(_DAILY_BUCKET_LIMIT)),
             *(("group_by[]", field) for field in group_by),
         ]
-        seen_pages: set[str] = set()
         with self._http() as http:
-            page: str | None = None
-            while True:
-                body = http.get_json(path, [*params, *([("page", page)] if page else [])])
-                yield from _results(body, path)
-                if not body.get("has_more"):
-                    return
-                page = body.get("next_page")
-                if not page or page in seen_pages:
-                    raise SourceError(
-                        f"Anthropic Admin API: GET {path} said has_more but gave "
-                        f"{'no' if not page else 'a repeated'} next_page; refusing to loop"
-                    )
-                seen_pages.add(page)
-
-
-def _results(body: Any, path: str) -> Iterator[dict[str, Any] | Rejected]:
-    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        raise SourceError(f"Anthropic Admin API: GET {path} answered without a data list")
-    for bucket in body["data"]:
-        bounds = {"starting_at": bucket.get("starting_at"), "ending_at": bucket.get("ending_at")}
-        for result in bucket.get("results") or []:
-            if isinstance(result, dict):
-                yield {**bounds, **result}
-            else:
-                yield Rejected(f"a result in {path} is not an object", result)
+            yield from bucket_results(http, path, params, ("starting_at", "ending_at"))

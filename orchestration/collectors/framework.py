@@ -70,10 +70,15 @@ class Collector:
     partitioning: Partitioning
     description: str
     resource_keys: tuple[str, ...]
+    enabled_if: Callable[[Any], bool] | None = None
 
     @property
     def asset_key(self) -> dg.AssetKey:
         return dg.AssetKey(["raw", self.table])
+
+    def is_enabled(self, section: Any) -> bool:
+        """Whether the source's `vault.yaml` section asks for this collector."""
+        return self.enabled_if is None or self.enabled_if(section)
 
 
 def collector(
@@ -83,8 +88,14 @@ def collector(
     natural_key: NaturalKey,
     partitioning: Partitioning = "daily",
     description: str | None = None,
+    enabled_if: Callable[[Any], bool] | None = None,
 ) -> Callable[[CollectFn], Collector]:
-    """Declare a collector: `fn(window, **resources)` yields the records of one window."""
+    """Declare a collector: `fn(window, **resources)` yields the records of one window.
+
+    `enabled_if(section)`, given the source's `vault.yaml` section, can leave the collector out
+    of the definitions (one endpoint of a source that the deployment does not collect): no
+    asset, no schedule entry, and no run that would replace its partitions with nothing.
+    """
 
     def wrap(fn: CollectFn) -> Collector:
         parameters = list(inspect.signature(fn).parameters)
@@ -98,6 +109,7 @@ def collector(
             partitioning=partitioning,
             description=description or inspect.getdoc(fn) or f"Raw {table} from {source}.",
             resource_keys=tuple(parameters[1:]),
+            enabled_if=enabled_if,
         )
 
     return wrap

@@ -2,10 +2,12 @@
 
 Two asset sets come from the one dbt project:
 
-- the windowed set (incremental models) shares the collectors' daily partitions; a run gets its
-  partition window as the dbt vars `min_date`/`max_date`, and a backfill of N days runs dbt once
-  for the whole range (single-run backfill policy);
-- everything else (seeds, views, plain tables) is unpartitioned: it does not depend on a window.
+- the windowed set (incremental models and everything downstream of them) shares the
+  collectors' daily partitions; a run gets its partition window as the dbt vars
+  `min_date`/`max_date`, and a backfill of N days runs dbt once for the whole range
+  (single-run backfill policy);
+- everything else (seeds, staging and intermediate views, dimensions) is unpartitioned: it does
+  not depend on a window.
 
 dbt sources are mapped to the collectors' asset keys (`["raw", <table>]`), so the UI shows each
 raw table feeding its staging models, and dbt tests appear as asset checks.
@@ -28,9 +30,12 @@ from orchestration.collectors.registry import discover_collectors
 from orchestration.dbt.project import DBT_PROJECT, manifest_path
 from orchestration.warehouse.connection import WarehouseResource
 from orchestration.warehouse.loader import ensure_raw_tables
+from orchestration.warehouse.push import ensure_push_tables
 
-# Incremental models are the ones a partition window rebuilds; the rest run whole.
-WINDOWED_SELECT = "config.materialized:incremental"
+# Incremental models are the ones a partition window rebuilds, and everything built on them
+# must follow them (a mart over fct_metrics is stale the moment a window is replaced); the
+# rest (seeds, staging and intermediate views, dimensions) does not depend on a window.
+WINDOWED_SELECT = "config.materialized:incremental+"
 
 
 def dbt_vars(start: datetime, end: datetime) -> dict[str, str]:
@@ -88,6 +93,7 @@ def ensure_sources_exist(warehouse: WarehouseResource) -> None:
     with warehouse.connect(autocommit=True) as conn:
         for spec in discover_collectors():
             ensure_raw_tables(conn, spec.table)
+        ensure_push_tables(conn)
 
 
 class DbtRunConfig(dg.Config):

@@ -18,19 +18,35 @@ Behaviour follows the vendor's documentation where the collectors depend on it:
   is an opaque token to send back as `page`.
 - Unknown parameters, malformed values and foreign page tokens are 400s in the vendor's error
   shape, so a client's mistakes surface in tests instead of being silently ignored.
+
+The Claude Code usage report (`CLAUDE_CODE_PATH`) is answered from the same company's Claude
+Code transcripts, one UTC day per call; `claude_code_records` says how the two agree.
 """
 
 import base64
 import binascii
+import functools
+import json
+import random
+import re
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from orchestration.sandbox.activity import CostRow, UsageRow, costs_for_day, usage_for_day
-from orchestration.sandbox.company import Company
+from orchestration.sandbox.activity import (
+    CostRow,
+    UsageRow,
+    costs_for_day,
+    price_per_million,
+    usage_for_day,
+)
+from orchestration.sandbox.company import Company, Person
 from orchestration.sandbox.routing import Request, Response, Route
+from orchestration.sandbox.transcripts import sessions_for_day
 
 USAGE_PATH = "/v1/organizations/usage_report/messages"
 COST_PATH = "/v1/organizations/cost_report"
@@ -323,6 +339,269 @@ def cost_report(company: Company, request: Request) -> Response:
     )
 
 
+# The Claude Code usage report -------------------------------------------------------------------
+
+CLAUDE_CODE_PATH = "/v1/organizations/usage_report/claude_code"
+# `limit` counts records: 20 unless asked, at most 1000, as the vendor documents. A page also
+# ends after this many records, fewer than the company has Claude Code users, so that a client
+# has to follow `next_page` even at the largest limit, as it would for an organisation with more
+# users than that.
+MAX_CLAUDE_CODE_RECORDS_PER_PAGE = 4
+_CLAUDE_CODE_LIMIT_DEFAULT = 20
+_CLAUDE_CODE_LIMIT_MAX = 1000
+_CLAUDE_CODE_PARAMS = ("starting_at", "limit", "page")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Values the report gives in `terminal_type`; each person sticks to one.
+_TERMINALS = ("vscode", "iTerm.app", "tmux", "ghostty", "Apple_Terminal")
+# Interactive Claude Code runs in the standard tier and compacts its context well before 200k
+# tokens, so its responses cost the plain list price.
+_CLAUDE_CODE_TIER = "standard"
+_CLAUDE_CODE_CONTEXT = "0-200k"
+# Shares of proposed changes a person turns down, per tool.
+_REJECTION_RATES = {
+    "edit_tool": 0.08,
+    "multi_edit_tool": 0.1,
+    "write_tool": 0.05,
+    "notebook_edit_tool": 0.1,
+}
+
+# A day's report reads the transcripts of that day and of the day before (a conversation begun
+# late runs past midnight); keeping the last few days serves every page of a day, and the next
+# day, without generating them again.
+_sessions_of = functools.lru_cache(maxsize=8)(sessions_for_day)
+
+
+@dataclass
+class _ModelTokens:
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write_5m: int = 0
+    cache_write_1h: int = 0
+
+    @property
+    def cache_creation(self) -> int:
+        return self.cache_write_5m + self.cache_write_1h
+
+
+@dataclass
+class _UserDay:
+    """What one person's transcripts hold for one UTC day."""
+
+    sessions: int = 0
+    responses: int = 0
+    edit_calls: int = 0
+    tokens: dict[str, _ModelTokens] = field(default_factory=lambda: defaultdict(_ModelTokens))
+
+
+def _transcript_days(company: Company, day: date) -> dict[str, _UserDay]:
+    """Each Claude Code user's sessions, responses, Edit calls and tokens per model on `day`.
+
+    The transcripts are read the way a transcript collector reads them, so the two sources
+    reconcile exactly: a session counts on the UTC day it starts; a response counts on the UTC
+    day of its line's timestamp, once per message id and request id however many lines repeat
+    it; a line cut short by a killed CLI cannot be read and counts nothing. (The real report
+    would count that last response, which the vendor saw; the transcripts no longer show it.)
+    """
+    users: dict[str, _UserDay] = defaultdict(_UserDay)
+    for session in _sessions_of(company, day):
+        users[session.checkout.person.email].sessions += 1
+    stamp = day.isoformat()
+    seen: set[tuple[str, str]] = set()
+    for session in (*_sessions_of(company, day - timedelta(days=1)), *_sessions_of(company, day)):
+        for number, text in enumerate(session.lines, start=1):
+            if number in session.malformed:
+                continue
+            line = json.loads(text)
+            if line["type"] != "assistant" or not line["timestamp"].startswith(stamp):
+                continue
+            user = users[session.checkout.person.email]
+            message = line["message"]
+            # Each content block of a response is its own line, so every call is counted once.
+            user.edit_calls += sum(
+                block["type"] == "tool_use" and block["name"] == "Edit"
+                for block in message["content"]
+            )
+            key = (message["id"], line["requestId"])
+            if key in seen:
+                continue
+            seen.add(key)
+            user.responses += 1
+            usage = message["usage"]
+            tokens = user.tokens[message["model"]]
+            tokens.input += usage["input_tokens"]
+            tokens.output += usage["output_tokens"]
+            tokens.cache_read += usage["cache_read_input_tokens"]
+            split = usage.get("cache_creation")
+            if split:
+                tokens.cache_write_5m += split["ephemeral_5m_input_tokens"]
+                tokens.cache_write_1h += split["ephemeral_1h_input_tokens"]
+            else:
+                # Old builds give only the total; it is priced as 5-minute writes, the default.
+                tokens.cache_write_5m += usage["cache_creation_input_tokens"]
+    return users
+
+
+def _estimated_cents(model: str, tokens: _ModelTokens) -> int:
+    """The tokens at list price, in whole cents, as the report states its estimate."""
+    priced = (
+        ("uncached_input_tokens", tokens.input),
+        ("output_tokens", tokens.output),
+        ("cache_read_input_tokens", tokens.cache_read),
+        ("cache_creation.ephemeral_5m_input_tokens", tokens.cache_write_5m),
+        ("cache_creation.ephemeral_1h_input_tokens", tokens.cache_write_1h),
+    )
+    usd_millions = sum(
+        (
+            count * price_per_million(model, _CLAUDE_CODE_TIER, _CLAUDE_CODE_CONTEXT, token_type)
+            for token_type, count in priced
+        ),
+        Decimal(),
+    )
+    # USD per million tokens -> cents: x 100 / 1,000,000.
+    return int((usd_millions / 10_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _decisions(rng: random.Random, proposals: int, rejection_rate: float) -> dict[str, int]:
+    rejected = sum(rng.random() < rejection_rate for _ in range(proposals))
+    return {"accepted": proposals - rejected, "rejected": rejected}
+
+
+def _organization_id(company: Company) -> str:
+    rng = random.Random(f"{company.seed}|anthropic-organization")
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _terminal(company: Company, person: Person) -> str:
+    # A person's habit, not a day's: seeded by the person alone.
+    return random.Random(f"{company.seed}|claude-code-terminal|{person.email}").choice(_TERMINALS)
+
+
+def _claude_code_record(
+    company: Company, person: Person, day: date, user: _UserDay
+) -> dict[str, Any]:
+    rng = random.Random(f"{company.seed}|claude-code-analytics|{person.email}|{day.isoformat()}")
+    busy = user.responses > 0
+    tools = {
+        "edit_tool": _decisions(rng, user.edit_calls, _REJECTION_RATES["edit_tool"]),
+        "multi_edit_tool": _decisions(
+            rng, rng.randint(0, user.responses // 15), _REJECTION_RATES["multi_edit_tool"]
+        ),
+        "write_tool": _decisions(
+            rng, rng.randint(0, user.sessions + 1) if busy else 0, _REJECTION_RATES["write_tool"]
+        ),
+        # Only the ML team keeps notebooks.
+        "notebook_edit_tool": _decisions(
+            rng,
+            rng.randint(0, 3) if busy and person.team == "ml" else 0,
+            _REJECTION_RATES["notebook_edit_tool"],
+        ),
+    }
+    # Lines of code come from accepted changes only: edits replace code, new files only add.
+    changes = {tool: counts["accepted"] for tool, counts in tools.items()}
+    added = (
+        sum(rng.randint(1, 30) for _ in range(changes["edit_tool"]))
+        + sum(rng.randint(5, 60) for _ in range(changes["multi_edit_tool"]))
+        + sum(rng.randint(20, 150) for _ in range(changes["write_tool"]))
+        + sum(rng.randint(2, 20) for _ in range(changes["notebook_edit_tool"]))
+    )
+    removed = (
+        sum(rng.randint(0, 25) for _ in range(changes["edit_tool"]))
+        + sum(rng.randint(3, 50) for _ in range(changes["multi_edit_tool"]))
+        + sum(rng.randint(0, 10) for _ in range(changes["notebook_edit_tool"]))
+    )
+    commits = rng.randint(0, user.sessions + 1) if added else 0
+    pull_requests = sum(rng.random() < 0.25 for _ in range(commits))
+    return {
+        "date": f"{day.isoformat()}T00:00:00Z",
+        "actor": {"type": "user_actor", "email_address": person.email},
+        "organization_id": _organization_id(company),
+        # The company signs its engineers in through the Claude Console: API billing.
+        "customer_type": "api",
+        "terminal_type": _terminal(company, person),
+        "core_metrics": {
+            "num_sessions": user.sessions,
+            "lines_of_code": {"added": added, "removed": removed},
+            "commits_by_claude_code": commits,
+            "pull_requests_by_claude_code": pull_requests,
+        },
+        "tool_actions": tools,
+        "model_breakdown": [
+            {
+                "model": model,
+                "tokens": {
+                    "input": tokens.input,
+                    "output": tokens.output,
+                    "cache_read": tokens.cache_read,
+                    "cache_creation": tokens.cache_creation,
+                },
+                "estimated_cost": {"currency": "USD", "amount": _estimated_cents(model, tokens)},
+            }
+            for model, tokens in sorted(user.tokens.items())
+        ],
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def claude_code_records(company: Company, day: date) -> tuple[dict[str, Any], ...]:
+    """The Claude Code usage report for one UTC day: a record per active user, by email.
+
+    The numbers agree with the transcripts the sandbox writes (see `_transcript_days`):
+    `num_sessions` is the sessions the person started that day; each `model_breakdown` entry
+    holds the tokens of that day's responses from one model (cache writes of both lifetimes
+    in `cache_creation`) and their cost at list price in whole cents; `edit_tool` decisions
+    are the day's Edit tool calls. The other tools, lines of code, commits and pull requests are
+    drawn for (seed, person, day), in proportion to the day's work. A person with no session
+    and no response that day has no record.
+
+    The records are cached and shared between calls: read them, do not change them.
+    """
+    users = _transcript_days(company, day)
+    return tuple(
+        _claude_code_record(company, person, day, users[person.email])
+        for person in sorted(company.people, key=lambda person: person.email)
+        if person.email in users
+    )
+
+
+def _report_day(request: Request) -> date:
+    value = _single(request, "starting_at")
+    if value is None:
+        raise ApiError(400, "starting_at: field required")
+    try:
+        if not _ISO_DATE.fullmatch(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(400, f"starting_at: {value!r} is not a UTC date (YYYY-MM-DD)") from None
+
+
+def _records_limit(request: Request) -> int:
+    value = _single(request, "limit")
+    if value is None:
+        return _CLAUDE_CODE_LIMIT_DEFAULT
+    limit = int(value) if value.isascii() and value.isdigit() else 0
+    if not 1 <= limit <= _CLAUDE_CODE_LIMIT_MAX:
+        raise ApiError(400, f"limit: must be an integer from 1 to {_CLAUDE_CODE_LIMIT_MAX}")
+    return limit
+
+
+def claude_code_usage_report(company: Company, request: Request) -> Response:
+    """GET /v1/organizations/usage_report/claude_code: one UTC day per call, paged by records."""
+    _authenticate(request)
+    _check_names(request, _CLAUDE_CODE_PARAMS)
+    day = _report_day(request)
+    size = min(_records_limit(request), MAX_CLAUDE_CODE_RECORDS_PER_PAGE)
+    token = _single(request, "page")
+    # A token names its day, so one from another day's report is refused.
+    offset = _decode_page(token, [day])[1] if token else 0
+    records = claude_code_records(company, day)
+    end = offset + size
+    next_page = _encode_page(day, end) if end < len(records) else None
+    body = {"data": list(records[offset:end]), "has_more": next_page is not None}
+    return Response(200, {**body, "next_page": next_page})
+
+
 def _endpoint(
     handler: Callable[[Company, Request], Response],
 ) -> Callable[[Company, Request], Response]:
@@ -340,4 +619,5 @@ def _endpoint(
 ROUTES = {
     ("GET", USAGE_PATH): Route(_endpoint(messages_usage_report), fault),
     ("GET", COST_PATH): Route(_endpoint(cost_report), fault),
+    ("GET", CLAUDE_CODE_PATH): Route(_endpoint(claude_code_usage_report), fault),
 }

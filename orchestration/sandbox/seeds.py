@@ -15,6 +15,7 @@ import io
 from pathlib import Path
 
 from orchestration.sandbox.company import DEVELOPMENT, Company
+from orchestration.sandbox.openai_org import build_organization
 
 PEOPLE_COLUMNS = ("email", "name", "team", "department", "role", "hourly_cost_usd")
 MAPPING_COLUMNS = (
@@ -46,7 +47,7 @@ def people_csv(company: Company) -> str:
 
 
 def source_mappings_csv(company: Company) -> str:
-    """source_mappings.csv: every workspace, API key and Claude Code project folder."""
+    """source_mappings.csv: every workspace, project, API key and Claude Code project folder."""
     rows: list[tuple[str, ...]] = []
 
     def owner(project_slug: str) -> tuple[str, str, str]:
@@ -60,6 +61,14 @@ def source_mappings_csv(company: Company) -> str:
         )
     for key in company.api_keys:
         rows.append(("anthropic", "api_key_id", key.id, *owner(key.project), key.environment))
+    organization = build_organization(company)
+    for openai_project in organization.projects:
+        environment = openai_project.environment or ""
+        row = ("openai", "project_id", openai_project.id, *owner(openai_project.project))
+        rows.append((*row, environment))
+    for openai_key in organization.api_keys:
+        row = ("openai", "api_key_id", openai_key.id, *owner(openai_key.project))
+        rows.append((*row, openai_key.environment))
     for checkout in company.checkouts:
         # No team or department: Claude Code usage is the engineer's, whose team people.csv
         # gives, even in a repository another team owns.

@@ -20,13 +20,13 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from orchestration.sandbox import anthropic_api
+from orchestration.sandbox import anthropic_api, openai_api
 from orchestration.sandbox.company import Company
 from orchestration.sandbox.routing import Request, Response, Route
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ROUTES: Mapping[tuple[str, str], Route] = {**anthropic_api.ROUTES}
+DEFAULT_ROUTES: Mapping[tuple[str, str], Route] = {**anthropic_api.ROUTES, **openai_api.ROUTES}
 
 
 class _HttpServer(ThreadingHTTPServer):

@@ -24,6 +24,7 @@ dated as (
         cache_read_per_mtok,
         cache_write_5m_per_mtok,
         cache_write_1h_per_mtok,
+        batch_multiplier,
 
         ---------- dates
         effective_from,
@@ -55,6 +56,7 @@ final as (
         cache_read_per_mtok,
         cache_write_5m_per_mtok,
         cache_write_1h_per_mtok,
+        batch_multiplier,
         effective_to = '9999-12-31'::date as is_open_ended,
         effective_from,
         effective_to
