@@ -160,6 +160,22 @@ def _print_costs(url: str, since: datetime, days: int) -> None:
     reported = sum(usd for _, metric, _, usd in rows if metric == "ai.cost_reported")
     if reported:
         _out(f"{'reported by our own services (part of the bills)':<58}{reported:>14,.2f}")
+    _print_ledger(url, since, days)
+
+
+def _print_ledger(url: str, since: datetime, days: int) -> None:
+    from orchestration.demo import ledger_summary
+
+    rows = ledger_summary(url, since=since)
+    _out(f"\nEvery billed cost over the last {days} days (from marts.fct_costs, FOCUS 1.2)")
+    _out(f"{'provider':<22}{'service category':<28}{'cur':<5}{'billed':>14}{'unallocated':>14}")
+    for provider, category, currency, billed, unallocated in rows:
+        _out(f"{provider:<22}{category:<28}{currency:<5}{billed:>14,.2f}{unallocated or 0:>14,.2f}")
+    totals: dict[str, float] = {}
+    for _, _, currency, billed, _ in rows:
+        totals[currency] = totals.get(currency, 0.0) + billed
+    for currency, total in sorted(totals.items()):
+        _out(f"{'total':<50}{currency:<5}{total:>14,.2f}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -38,7 +38,11 @@ def build_definitions(config: VaultConfig) -> dg.Definitions:
         schedules.append(schedule)
     max_lookback = max((getattr(s, "lookback_days", 1) for s in enabled.values()), default=1)
     job, schedule = build_transform_schedule(
-        dbt_assets, daily, hour_utc=config.schedules.transform_hour_utc, lookback=max_lookback
+        dbt_assets,
+        daily,
+        hour_utc=config.schedules.transform_hour_utc,
+        lookback=max_lookback,
+        raw_asset_keys=[spec.asset_key for spec in specs],
     )
     jobs.append(job)
     schedules.append(schedule)

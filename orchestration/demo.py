@@ -254,6 +254,28 @@ def cost_summary(url: str, *, since: datetime) -> list[tuple[str, str, str, floa
         ).fetchall()
 
 
+def ledger_summary(url: str, *, since: datetime) -> list[tuple[str, str, str, float, float]]:
+    """(provider, service category, currency, billed, unallocated billed) since `since`, from
+    `fct_costs`, largest first. Amounts are summed per currency, never across currencies."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            """
+            select
+                provider_name,
+                service_category,
+                billing_currency,
+                round(sum(billed_cost), 2)::float as billed,
+                round(sum(billed_cost) filter (where x_team = 'unallocated'), 2)::float
+                    as unallocated
+            from marts.fct_costs
+            where charge_period_start >= %s
+            group by 1, 2, 3
+            order by 4 desc
+            """,
+            (since,),
+        ).fetchall()
+
+
 def demo_window(days: int, today: date | None = None) -> tuple[date, date]:
     """The last `days` complete UTC days: [start, end)."""
     end = today or datetime.now(UTC).date()

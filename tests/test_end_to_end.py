@@ -331,3 +331,28 @@ def test_claude_code_sessions_have_task_classes(built):
         "where source_system = 'claude_code' and metric_type = 'ai.requests'",
     )[0]
     assert requests == messages
+
+
+def test_the_ai_vendors_bills_are_in_the_cost_ledger_to_the_cent(built, company):
+    from orchestration.sandbox import openai_org
+
+    _, _, url = built
+    organization = openai_org.build_organization(company)
+    days = (START, date(2026, 11, 10))
+    expected = {
+        "Anthropic": sum(row.amount_cents for day in days for row in costs_for_day(company, day))
+        / 100,
+        "OpenAI": sum(
+            item.amount_usd for day in days for item in openai_org.costs_for_day(organization, day)
+        ),
+    }
+    rows = _query(
+        url,
+        "select provider_name, service_category, billing_currency, sum(billed_cost), "
+        "bool_and(charge_period_end = charge_period_start + interval '1 day') "
+        "from marts.fct_costs where x_source_system in ('anthropic', 'openai') group by 1, 2, 3",
+    )
+    assert {row[0] for row in rows} == set(expected)
+    for provider, category, currency, billed, daily in rows:
+        assert (category, currency, daily) == ("AI and Machine Learning", "USD", True)
+        assert billed == pytest.approx(expected[provider], abs=Decimal("0.005")), provider

@@ -57,6 +57,8 @@ class Window:
 
 
 CollectFn = Callable[..., Iterable[Any]]
+StalePartitionsFn = Callable[[Any], Iterable[str]]
+"""`fn(conn)`: partition keys to reload beyond the lookback (a psycopg connection to the warehouse)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Collector:
     description: str
     resource_keys: tuple[str, ...]
     enabled_if: Callable[[Any], bool] | None = None
+    stale_partitions: StalePartitionsFn | None = None
 
     @property
     def asset_key(self) -> dg.AssetKey:
@@ -89,12 +92,17 @@ def collector(
     partitioning: Partitioning = "daily",
     description: str | None = None,
     enabled_if: Callable[[Any], bool] | None = None,
+    stale_partitions: StalePartitionsFn | None = None,
 ) -> Callable[[CollectFn], Collector]:
     """Declare a collector: `fn(window, **resources)` yields the records of one window.
 
     `enabled_if(section)`, given the source's `vault.yaml` section, can leave the collector out
     of the definitions (one endpoint of a source that the deployment does not collect): no
     asset, no schedule entry, and no run that would replace its partitions with nothing.
+
+    `stale_partitions(conn)` names partitions older than the schedule's lookback that still
+    need a reload: days a vendor marked estimated, or days that received late rows. The
+    source's schedule tick asks it (with a connection to the warehouse) and reloads them too.
     """
 
     def wrap(fn: CollectFn) -> Collector:
@@ -110,6 +118,7 @@ def collector(
             description=description or inspect.getdoc(fn) or f"Raw {table} from {source}.",
             resource_keys=tuple(parameters[1:]),
             enabled_if=enabled_if,
+            stale_partitions=stale_partitions,
         )
 
     return wrap

@@ -17,6 +17,7 @@ from pathlib import Path
 from orchestration.sandbox.company import DEVELOPMENT, Company
 from orchestration.sandbox.openai_org import build_organization
 
+TEAM_COLUMNS = ("team", "name", "department")
 PEOPLE_COLUMNS = ("email", "name", "team", "department", "role", "hourly_cost_usd")
 MAPPING_COLUMNS = (
     "source_system",
@@ -44,6 +45,12 @@ def people_csv(company: Company) -> str:
         for p in sorted(company.people, key=lambda person: person.email)
     ]
     return _csv(PEOPLE_COLUMNS, rows)
+
+
+def teams_csv(company: Company) -> str:
+    """teams.csv: one row per team with its department, in team order."""
+    rows = [(t.slug, t.name, t.department) for t in sorted(company.teams, key=lambda t: t.slug)]
+    return _csv(TEAM_COLUMNS, rows)
 
 
 def source_mappings_csv(company: Company) -> str:
@@ -79,11 +86,12 @@ def source_mappings_csv(company: Company) -> str:
 
 
 def write_seeds(company: Company, seeds_dir: Path) -> list[Path]:
-    """Write both seed files into `seeds_dir`; the paths written."""
+    """Write the taxonomy seed files into `seeds_dir`; the paths written."""
     seeds_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in (
         ("people.csv", people_csv(company)),
+        ("teams.csv", teams_csv(company)),
         ("source_mappings.csv", source_mappings_csv(company)),
     ):
         path = seeds_dir / name
