@@ -58,12 +58,14 @@ def cmd_db(args: argparse.Namespace) -> int:
     url = warehouse_url()
     if args.action == "init":
         from orchestration.collectors.registry import discover_collectors
+        from orchestration.custom.collectors import ensure_custom_tables
         from orchestration.warehouse.loader import ensure_raw_tables
         from orchestration.warehouse.push import INGEST_ROLE, grant_ingest
 
         with psycopg.connect(url, autocommit=True) as conn:
             for spec in discover_collectors():
                 ensure_raw_tables(conn, spec.table)
+            ensure_custom_tables(conn)
             grant_ingest(conn)
         _out(f"raw tables ready in {redact(url)}; role {INGEST_ROLE} may insert push events")
         return 0
@@ -103,6 +105,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from orchestration import demo
+    from orchestration.sandbox.aws_ce import optional_moto_server
     from orchestration.sandbox.company import build_company
     from orchestration.sandbox.server import SandboxServer
 
@@ -111,9 +114,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _out(f"warehouse: {redact(url)}")
     os.environ.setdefault("DAGSTER_HOME", str(demo.dagster_home()))
     start, end = demo.demo_window(args.days)
-    with SandboxServer(build_company(demo.SANDBOX_SEED)) as sandbox:
+    with (
+        SandboxServer(build_company(demo.SANDBOX_SEED)) as sandbox,
+        optional_moto_server() as aws_url,
+    ):
         _out(f"sandbox: {sandbox.url}; transcripts and config under {demo.demo_home()}")
-        workspace = demo.prepare_sandbox(demo.demo_home(), sandbox.url, start, end)
+        if aws_url:
+            _out(f"AWS Cost Explorer: moto's server on {aws_url}")
+        else:
+            _out("AWS Cost Explorer left out: moto (a dev dependency) is not installed")
+        workspace = demo.prepare_sandbox(
+            demo.demo_home(), sandbox.url, start, end, aws_endpoint_url=aws_url
+        )
         hook_spool = demo.demo_home() / "claude-hook.jsonl"
         sent = demo.load_hook_events(url, hook_spool, start, end)
         _out(f"Claude Code hook: {sent:,} prompt and override events sent through {hook_spool}")

@@ -2,9 +2,15 @@
 
 import dagster as dg
 
+from orchestration.collectors.files import (
+    FileCollector,
+    build_file_collector_asset,
+    build_file_schedule,
+)
 from orchestration.collectors.framework import build_collector_asset, partitions_for
 from orchestration.collectors.registry import discover_collectors
 from orchestration.config import VaultConfig, load_config
+from orchestration.custom.collectors import custom_collectors, shared_table_assets
 from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import ensure_manifest
 from orchestration.resources import build_resources
@@ -19,20 +25,35 @@ def build_definitions(config: VaultConfig) -> dg.Definitions:
         for spec in discover_collectors()
         if spec.source in enabled and spec.is_enabled(enabled[spec.source])
     ]
-    collector_assets = [build_collector_asset(spec, start_date=config.start_date) for spec in specs]
+    # The vault.yaml-only sources (HTTP APIs, SQL queries, log files): a collector per entry.
+    specs += custom_collectors(config)
+    # File collectors import files as they arrive: unpartitioned, on their own schedule.
+    file_specs = [spec for spec in specs if isinstance(spec, FileCollector)]
+    window_specs = [spec for spec in specs if not isinstance(spec, FileCollector)]
+    collector_assets = [
+        *(build_collector_asset(spec, start_date=config.start_date) for spec in window_specs),
+        *(build_file_collector_asset(spec) for spec in file_specs),
+    ]
 
     daily = partitions_for("daily", config.start_date)
     dbt_assets = build_dbt_assets(daily)
 
     jobs, schedules = [], []
-    for source in sorted({spec.source for spec in specs}):
-        source_specs = [spec for spec in specs if spec.source == source]
+    for source in sorted({spec.source for spec in window_specs}):
+        source_specs = [spec for spec in window_specs if spec.source == source]
         job, schedule = build_source_schedule(
             source,
             source_specs,
             partitions_for(source_specs[0].partitioning, config.start_date),
             hour_utc=config.schedules.collect_hour_utc,
             lookback=getattr(enabled[source], "lookback_days", 1),
+        )
+        jobs.append(job)
+        schedules.append(schedule)
+    for source in sorted({spec.source for spec in file_specs}):
+        source_specs = [spec for spec in file_specs if spec.source == source]
+        job, schedule = build_file_schedule(
+            source, source_specs, cron=getattr(enabled.get(source), "schedule", "17 * * * *")
         )
         jobs.append(job)
         schedules.append(schedule)
@@ -59,7 +80,7 @@ def build_definitions(config: VaultConfig) -> dg.Definitions:
     ]
 
     return dg.Definitions(
-        assets=[*collector_assets, *push_tables, *dbt_assets],
+        assets=[*collector_assets, *shared_table_assets(specs), *push_tables, *dbt_assets],
         jobs=jobs,
         schedules=schedules,
         resources=build_resources(config),

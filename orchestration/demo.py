@@ -44,10 +44,33 @@ class SandboxWorkspace:
 
 
 def prepare_sandbox(
-    root: Path, api_url: str, start: date, end: date, *, seed: int = SANDBOX_SEED
+    root: Path,
+    api_url: str,
+    start: date,
+    end: date,
+    *,
+    seed: int = SANDBOX_SEED,
+    aws_endpoint_url: str | None = None,
 ) -> SandboxWorkspace:
-    """Write the sandbox's transcripts for [start, end) and a `vault.yaml` pointing at `api_url`."""
+    """Write the sandbox's transcripts for [start, end) and a `vault.yaml` pointing at `api_url`.
+
+    With `aws_endpoint_url` (a moto server), AWS Cost Explorer is collected from it too: its
+    answers for [start, end) are bound there and the aws section points at it.
+    """
+    from orchestration.sandbox import (
+        aws_ce,
+        azure_cost,
+        datadog_api,
+        gcp_billing,
+        github_api,
+        kubernetes_api,
+        mixpanel_api,
+        prometheus_api,
+        stripe_api,
+    )
     from orchestration.sandbox.company import build_company
+    from orchestration.sandbox.custom_sources import custom_sources
+    from orchestration.sandbox.focus_files import write_focus_exports
     from orchestration.sandbox.transcripts import user_folders, write_transcripts
 
     company = build_company(seed)
@@ -55,6 +78,11 @@ def prepare_sandbox(
     if transcripts.exists():
         shutil.rmtree(transcripts)
     write_transcripts(company, transcripts, start, end)
+    # The GPU provider's FOCUS exports, dropped into a folder as its export job would.
+    focus_exports = root / "focus-exports"
+    if focus_exports.exists():
+        shutil.rmtree(focus_exports)
+    write_focus_exports(company, focus_exports, start, end)
     folders = [
         {"path": str(folder), "user_email": email}
         for folder, email in sorted(user_folders(company, transcripts).items())
@@ -65,8 +93,48 @@ def prepare_sandbox(
             "anthropic": {"base_url": api_url, "max_retries": 3},
             "claude_code": {"folders": folders},
             "openai": {"base_url": api_url, "max_retries": 3},
+            "focus": {"locations": [{"uri": str(focus_exports.resolve())}]},
+            "azure": {
+                "base_url": api_url,
+                "max_retries": 3,
+                "scopes": azure_cost.SANDBOX_SCOPES,
+                "cost_types": ["ActualCost", "AmortizedCost"],
+                "tag_key": "team",
+                # Only the sandbox's identity endpoint: never a developer's own az login.
+                "credential": "managed_identity",
+            },
+            # The detailed billing export in the sandbox's BigQuery; a loopback endpoint is
+            # called without Google credentials.
+            "gcp": {
+                "billing_export_table": gcp_billing.DETAILED_TABLE_ID,
+                "location": gcp_billing.LOCATION,
+                "api_endpoint": api_url,
+                "max_retries": 3,
+            },
+            # Infrastructure metrics of the company's services, from Prometheus- and
+            # Datadog-shaped fakes.
+            "prometheus": prometheus_api.sandbox_section(api_url),
+            "datadog": datadog_api.sandbox_section(api_url),
+            # The cluster's fake API through the official client, with a kubeconfig holding
+            # the sandbox's bearer token.
+            "kubernetes": kubernetes_api.sandbox_section(
+                kubernetes_api.write_kubeconfig(root / "kubeconfig", api_url), start
+            ),
+            # Revenue, product analytics and engineering activity, from Stripe-, Mixpanel-
+            # and GitHub-shaped fakes.
+            "stripe": stripe_api.sandbox_section(api_url),
+            "mixpanel": mixpanel_api.sandbox_section(api_url),
+            "github": github_api.sandbox_section(api_url),
         },
     }
+    if aws_endpoint_url:
+        config["sources"]["aws"] = aws_ce.prepare_sandbox_section(
+            company, aws_endpoint_url, start, end
+        )
+    # The company's own systems, described in vault.yaml alone: its service-metrics API, the
+    # support desk's SQLite database and the API gateway's access log.
+    custom_sections, custom_env = custom_sources(company, root, api_url, start, end)
+    config["sources"].update(custom_sections)
     config_path = root / "vault.yaml"
     config_path.write_text(
         "# Written by the sandbox: every source points at the local sandbox server.\n"
@@ -76,7 +144,19 @@ def prepare_sandbox(
         CONFIG_ENV: str(config_path),
         ANTHROPIC_KEY_ENV: SANDBOX_ANTHROPIC_KEY,
         OPENAI_KEY_ENV: SANDBOX_OPENAI_KEY,
+        # azure-identity's managed identity credential asks the sandbox for its token, as it
+        # asks App Service's local identity endpoint.
+        "IDENTITY_ENDPOINT": api_url + azure_cost.TOKEN_PATH,
+        "IDENTITY_HEADER": azure_cost.IDENTITY_HEADER,
     }
+    if aws_endpoint_url:
+        # boto3's standard chain finds these first: fake keys that only moto accepts.
+        env.update(aws_ce.SANDBOX_ENV)
+    env.update(custom_env)
+    env.update(datadog_api.SANDBOX_ENV)
+    env.update(stripe_api.SANDBOX_ENV)
+    env.update(mixpanel_api.SANDBOX_ENV)
+    env.update(github_api.SANDBOX_ENV)
     return SandboxWorkspace(config_path=config_path, transcripts_root=transcripts, env=env)
 
 
@@ -128,6 +208,11 @@ def daily_keys(start: date, end: date) -> list[str]:
     return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days)]
 
 
+def hourly_keys(day: str) -> list[str]:
+    """Hourly partition keys of one day (an ISO date), e.g. 2026-11-10-00:00."""
+    return [f"{day}-{hour:02d}:00" for hour in range(24)]
+
+
 def materialize_window(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -140,8 +225,9 @@ def materialize_window(
     """Run every collector for each key, then dbt once over all of them.
 
     This is what a backfill launched in the Dagster UI does: collectors per partition (here all
-    of a partition's collectors in one run), dbt in a single run over the range. dbt's own
-    progress lines go to `dbt_output` when it is given.
+    of a partition's collectors in one run), dbt in a single run over the range. Unpartitioned
+    raw assets (file imports) run once, first; hourly collectors run for each hour of the last
+    key's day. dbt's own progress lines go to `dbt_output` when it is given.
     """
     collectors = [
         asset
@@ -150,7 +236,44 @@ def materialize_window(
         and all(key.path[0] == "raw" for key in asset.keys)
     ]
     quiet = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    for key in keys:
+    imports = [asset for asset in collectors if asset.partitions_def is None]
+    hourly = [
+        asset
+        for asset in collectors
+        if isinstance(asset.partitions_def, dg.HourlyPartitionsDefinition)
+    ]
+    collectors = [
+        asset for asset in collectors if asset.partitions_def is not None and asset not in hourly
+    ]
+    from orchestration.sandbox import kubernetes_api
+
+    # Hourly collectors (Prometheus, Kubernetes) run for the hours of the last day only: one
+    # run per hour over the whole window would take most of the demo's time.
+    for hour_key in hourly_keys(keys[-1]) if hourly else ():
+        # The sandbox's Kubernetes API shows its cluster as it was in the hour collected.
+        hour = datetime.strptime(hour_key, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC)
+        with kubernetes_api.CLOCK.pinned(hour):
+            result = dg.materialize(
+                hourly,
+                partition_key=hour_key,
+                instance=instance,
+                resources=defs.resources,
+                run_config=quiet,
+                raise_on_error=False,
+            )
+        if not result.success:
+            raise RuntimeError(f"collecting {hour_key} failed: {_first_failure(result)}")
+    if imports:
+        result = dg.materialize(
+            imports,
+            instance=instance,
+            resources=defs.resources,
+            run_config=quiet,
+            raise_on_error=False,
+        )
+        if not result.success:
+            raise RuntimeError(f"importing files failed: {_first_failure(result)}")
+    for key in keys if collectors else ():
         started = time.perf_counter()
         result = dg.materialize(
             collectors,
@@ -244,6 +367,8 @@ def cost_summary(url: str, *, since: datetime) -> list[tuple[str, str, str, floa
             where
                 unit = 'USD'
                 and observed_at >= %s
+                -- Revenue in dollars (Stripe's business.* metrics) is money in, not spend.
+                and metric_type not like 'business.%%'
                 -- A vendor's own estimate (Claude Code analytics) restates usage that the
                 -- transcripts' estimate already counts.
                 and coalesce(tags ->> 'cost_origin', '') != 'vendor_estimate'
@@ -268,7 +393,10 @@ def ledger_summary(url: str, *, since: datetime) -> list[tuple[str, str, str, fl
                 round(sum(billed_cost) filter (where x_team = 'unallocated'), 2)::float
                     as unallocated
             from marts.fct_costs
-            where charge_period_start >= %s
+            where
+                charge_period_start >= %s
+                -- Allocations (Kubernetes) divide node costs the cloud lines already bill.
+                and not tags ? 'x_allocated_from'
             group by 1, 2, 3
             order by 4 desc
             """,

@@ -1,6 +1,7 @@
-"""End to end: both sources from the sandbox, through Dagster and dbt, into fct_metrics.
+"""End to end: every source from the sandbox, through Dagster and dbt, into the marts.
 
-Two partitions of every collector are materialised through the real client code, dbt builds
+Two partitions of every collector (AWS through moto's server, the rest through the sandbox
+HTTP server, files from the sandbox folder) are materialised through the real client code, dbt builds
 and tests once over the range (as a backfill does), the marts are checked against what the
 sandbox served, and one partition is then run again to show nothing is duplicated.
 """
@@ -24,6 +25,7 @@ from orchestration.demo import (
     replay_product_usage,
 )
 from orchestration.sandbox.activity import costs_for_day, usage_for_day
+from orchestration.sandbox.aws_ce import moto_server
 from orchestration.sandbox.company import build_company
 from orchestration.sandbox.server import SandboxServer
 
@@ -41,8 +43,14 @@ def company():
 def built(module_database, company, tmp_path_factory):
     """The vault after collecting two days and one dbt build; yields (defs, instance, url)."""
     ensure_manifest()
-    with SandboxServer(company) as sandbox, dg.DagsterInstance.ephemeral() as instance:
-        workspace = prepare_sandbox(tmp_path_factory.mktemp("sandbox"), sandbox.url, START, END)
+    with (
+        SandboxServer(company) as sandbox,
+        moto_server() as aws_url,
+        dg.DagsterInstance.ephemeral() as instance,
+    ):
+        workspace = prepare_sandbox(
+            tmp_path_factory.mktemp("sandbox"), sandbox.url, START, END, aws_endpoint_url=aws_url
+        )
         mp = pytest.MonkeyPatch()
         for key, value in {**workspace.env, "VAULT_DATABASE_URL": module_database}.items():
             mp.setenv(key, value)
@@ -121,13 +129,24 @@ def test_every_observation_is_in_the_window_and_taxonomy_is_never_null(built):
     _, _, url = built
     (outside, nulls) = _query(
         url,
-        "select count(*) filter (where observed_at < %s or observed_at >= %s), "
+        # A pull request loaded in the window carries what happened to it since (merged the
+        # next day): GitHub's events are dated when they happened, inside or after the window.
+        "select count(*) filter (where (observed_at < %s or observed_at >= %s) "
+        "and source_system != 'github'), "
         "count(*) filter (where department is null or project is null or cost_category is null) "
         "from marts.fct_metrics",
         START,
         END,
     )[0]
-    assert (outside, nulls) == (0, 0)
+    strays = _query(
+        url,
+        "select source_system, metric_type, min(observed_at), max(observed_at), count(*) "
+        "from marts.fct_metrics where (observed_at < %s or observed_at >= %s) "
+        "and source_system != 'github' group by 1, 2",
+        START,
+        END,
+    )
+    assert (outside, nulls) == (0, 0), strays
 
 
 def test_rejected_transcript_lines_are_kept(built):
@@ -356,3 +375,35 @@ def test_the_ai_vendors_bills_are_in_the_cost_ledger_to_the_cent(built, company)
     for provider, category, currency, billed, daily in rows:
         assert (category, currency, daily) == ("AI and Machine Learning", "USD", True)
         assert billed == pytest.approx(expected[provider], abs=Decimal("0.005")), provider
+
+
+def test_every_cloud_dollar_the_company_spent_is_in_the_ledger_once(built, company):
+    from orchestration.sandbox.cloud import AWS, AZURE, GCP, GPU_CLOUD, cloud_costs_for_day
+
+    _, _, url = built
+    days = (START, date(2026, 11, 10))
+    source_of = {AWS: "aws", GCP: "gcp", AZURE: "azure", GPU_CLOUD: "focus"}
+    expected = {
+        source_of[provider]: sum(
+            line.net_cost for day in days for line in cloud_costs_for_day(company, provider, day)
+        )
+        for provider in source_of
+    }
+    rows = dict(
+        _query(
+            url,
+            "select x_source_system, sum(billed_cost) from marts.fct_costs "
+            "where x_source_system = any(%s) group by 1",
+            list(expected),
+        )
+    )
+    assert rows.keys() == expected.keys()
+    for source, total in expected.items():
+        assert rows[source] == pytest.approx(total, abs=Decimal("0.005")), source
+    (unattributed,) = _query(
+        url,
+        "select count(*) from marts.fct_costs where x_source_system = any(%s) "
+        "and (x_department is null or x_team is null or x_project is null)",
+        list(expected),
+    )[0]
+    assert unattributed == 0

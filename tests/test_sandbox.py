@@ -20,6 +20,7 @@ import pytest
 
 from orchestration.sandbox.activity import costs_for_day, usage_for_day
 from orchestration.sandbox.anthropic_api import COST_PATH, MAX_RESULTS_PER_PAGE, USAGE_PATH
+from orchestration.sandbox.cloud import GPU_CLOUD, cloud_accounts
 from orchestration.sandbox.company import DOMAIN, Company, build_company
 from orchestration.sandbox.openai_org import build_organization
 from orchestration.sandbox.seeds import write_seeds
@@ -630,8 +631,15 @@ def test_mappings_cover_every_sandbox_identifier(company: Company) -> None:
     openai = build_organization(company)
     expected |= {("openai", "project_id", p.id) for p in openai.projects}
     expected |= {("openai", "api_key_id", k.id) for k in openai.api_keys}
-    assert mapped == expected
+    for account in cloud_accounts(company):
+        source = "focus" if account.provider == GPU_CLOUD else account.provider
+        if account.parent_id:  # an Azure resource group: mapped by its id, and its subscription
+            expected.add((source, "sub_account_id", account.parent_id))
+        else:
+            expected.add((source, "sub_account_id", account.id))
+    missing = expected - mapped
+    assert not missing, f"sandbox identifiers without a mapping row: {sorted(missing)}"
     assert len(rows) == len(mapped)
     projects = {project.slug for project in company.projects}
-    assert all(row[5] in projects for row in rows)
+    assert all(row[5] in projects or row[5] == "" for row in rows)
     assert {row[6] for row in rows} <= {"production", "development", ""}

@@ -6,5 +6,11 @@
 {% macro cost_source_models() -%}
     {{ return([
         'int_costs__ai_apis',
+        'int_costs__aws',
+        'int_costs__azure',
+        'int_costs__focus',
+        'int_costs__gcp',
+        'int_costs__kubernetes',
+        'int_costs__datadog',
     ]) }}
 {%- endmacro %}

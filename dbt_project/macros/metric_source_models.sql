@@ -14,5 +14,12 @@
         'int_metrics__openai',
         'int_metrics__product_usage',
         'int_metrics__claude_code_analytics',
+        'int_metrics__prometheus',
+        'int_metrics__datadog',
+        'int_metrics__custom',
+        'int_metrics__kubernetes',
+        'int_metrics__stripe',
+        'int_metrics__mixpanel',
+        'int_metrics__github',
     ]) }}
 {%- endmacro %}

@@ -15,6 +15,7 @@ partition in one transaction, and reports row count, window and duration as meta
 
 import dataclasses
 import inspect
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from orchestration.warehouse.loader import LoadResult, NaturalKey, read_state, r
 
 Partitioning = Literal["daily", "hourly"]
 WAREHOUSE_KEY = "warehouse"
+_SCOPE = re.compile(r"^[a-z0-9_]+$")
 
 # Vendor APIs fail transiently (rate limits beyond the client's own retries, restarts); a run
 # retried a few minutes later usually succeeds, and loads are idempotent, so retrying is safe.
@@ -74,10 +76,29 @@ class Collector:
     resource_keys: tuple[str, ...]
     enabled_if: Callable[[Any], bool] | None = None
     stale_partitions: StalePartitionsFn | None = None
+    partition_scope: str | None = None
+    """Set when several collectors share one raw table (the generic sources' entries): the
+    raw rows of a partition are kept under `<scope>:<partition key>`, so reloading one
+    collector's partition never replaces another's rows."""
+    asset_name: str | None = None
+    """The asset's name under `raw/` when it is not the table's (collectors sharing one)."""
+
+    def __post_init__(self) -> None:
+        if self.partition_scope is not None and not _SCOPE.match(self.partition_scope):
+            raise ValueError(
+                f"partition_scope {self.partition_scope!r} of {self.table} must be lower-case "
+                "letters, digits and _ (no ':', which separates it from the partition key)"
+            )
 
     @property
     def asset_key(self) -> dg.AssetKey:
-        return dg.AssetKey(["raw", self.table])
+        return dg.AssetKey(["raw", self.asset_name or self.table])
+
+    def raw_partition_key(self, partition_key: str) -> str:
+        """The partition key the raw table stores for this collector's `partition_key`."""
+        if self.partition_scope is None:
+            return partition_key
+        return f"{self.partition_scope}:{partition_key}"
 
     def is_enabled(self, section: Any) -> bool:
         """Whether the source's `vault.yaml` section asks for this collector."""
@@ -217,7 +238,7 @@ def run_collector(
             conn,
             source=spec.source,
             table=spec.table,
-            partition_key=partition_key,
+            partition_key=spec.raw_partition_key(partition_key),
             run_id=run_id,
             records=records,
             natural_key=spec.natural_key,

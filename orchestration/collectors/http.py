@@ -10,8 +10,9 @@ never logged or shown, so an API key cannot leak through a failure.
 
 import json
 import random
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -23,10 +24,33 @@ import httpx
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
 _SECRET_PARAM_HINTS = ("key", "token", "secret", "password", "signature", "auth")
 _MAX_ERROR_TEXT = 500
+# Azure Resource Manager providers name one header per limit they enforce, e.g. Cost
+# Management's x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after (query units).
+_AZURE_RETRY_AFTER = re.compile(r"^x-ms-ratelimit-[a-z0-9.-]+-retry-after$")
 
 
 class SourceError(RuntimeError):
     """A source failed; the message is safe to show (no secrets)."""
+
+
+class HttpStatusError(SourceError):
+    """The vendor gave a final HTTP error answer; `status` lets a client add what it knows,
+    and the response `headers` (never the request's) what the vendor said beside the body,
+    such as when a rate limit resets."""
+
+    def __init__(self, message: str, status: int, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = httpx.Headers(headers or {})
+
+
+@dataclass(frozen=True)
+class JsonPage:
+    """A JSON answer with its response headers, for vendors that page or meter in headers
+    (GitHub's `Link` and `x-ratelimit-*`)."""
+
+    body: Any
+    headers: httpx.Headers
 
 
 class MissingCredentialError(SourceError):
@@ -71,11 +95,23 @@ def _vendor_error_text(response: httpx.Response) -> str:
     return json.dumps(body)[:_MAX_ERROR_TEXT]
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """The wait a `Retry-After` header asks for (seconds or an HTTP date), if any."""
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
+def retry_after_seconds(
+    response: httpx.Response, wait_headers: Collection[str] = ()
+) -> float | None:
+    """The wait the response asks for, if any: the longest of `Retry-After` (seconds or an
+    HTTP date), Azure's per-limit `x-ms-ratelimit-<limit>-retry-after` headers (seconds) and
+    the vendor's own `wait_headers` (lowercase names of headers in seconds, such as
+    Datadog's `x-ratelimit-reset`)."""
+    waits = [
+        wait
+        for name, value in response.headers.items()  # names come lowercased
+        if name == "retry-after" or _AZURE_RETRY_AFTER.match(name) or name in wait_headers
+        if (wait := _seconds_or_date(value)) is not None
+    ]
+    return max(waits) if waits else None
+
+
+def _seconds_or_date(value: str) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
@@ -109,8 +145,16 @@ class HttpSource:
         max_retries: int = 5,
         max_wait_s: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
+        auth: httpx.Auth | None = None,
+        wait_headers: Collection[str] = (),
+        is_final: Callable[[httpx.Response], bool] | None = None,
     ) -> None:
+        """`is_final(response)` marks an answer with a retryable status that must not be
+        retried blindly but raised as `HttpStatusError` for the client to decide (GitHub's
+        exhausted rate limit, whose reset may be an hour away)."""
         self.vendor = vendor
+        self._is_final = is_final
+        self._wait_headers = frozenset(name.lower() for name in wait_headers)
         self.max_retries = max_retries
         self.max_wait_s = max_wait_s
         self._sleep = sleep
@@ -119,6 +163,7 @@ class HttpSource:
             headers=dict(headers),
             timeout=timeout_s,
             follow_redirects=False,
+            auth=auth,
         )
 
     def close(self) -> None:
@@ -132,10 +177,30 @@ class HttpSource:
 
     def get_json(self, path: str, params: Any = None) -> Any:
         """GET `path` and return its JSON body, retrying what is worth retrying."""
+        return self._send_json(self._client.build_request("GET", path, params=params))
+
+    def get_json_page(self, path: str, params: Any = None) -> JsonPage:
+        """`get_json`, with the response headers too (paging links, rate limit counters)."""
         request = self._client.build_request("GET", path, params=params)
-        where = f"{self.vendor}: GET {safe_url(request.url)}"
+        return self._send_json(request, with_headers=True)
+
+    def post_json(self, path: str, body: Any, params: Any = None) -> Any:
+        """POST `body` as JSON to `path` (or an absolute URL) and return the JSON answer.
+
+        Retried like `get_json`: for the query APIs that use it (a POST that reads), sending
+        the same body again is safe.
+        """
+        return self._send_json(self._client.build_request("POST", path, params=params, json=body))
+
+    def post_json_page(self, path: str, body: Any, params: Any = None) -> JsonPage:
+        """`post_json`, with the response headers too (a POST query paged by `Link`)."""
+        request = self._client.build_request("POST", path, params=params, json=body)
+        return self._send_json(request, with_headers=True)
+
+    def _send_json(self, request: httpx.Request, *, with_headers: bool = False) -> Any:
+        where = f"{self.vendor}: {request.method} {safe_url(request.url)}"
         for attempt in range(self.max_retries + 1):
-            outcome = self._attempt(request, where)
+            outcome = self._attempt(request, where, with_headers)
             if not isinstance(outcome, _Retry):
                 return outcome
             if attempt == self.max_retries:
@@ -145,7 +210,7 @@ class HttpSource:
             self._sleep(min(wait, self.max_wait_s))
         raise AssertionError("unreachable")
 
-    def _attempt(self, request: httpx.Request, where: str) -> Any:
+    def _attempt(self, request: httpx.Request, where: str, with_headers: bool = False) -> Any:
         """One try: the parsed body, a `_Retry`, or a `SourceError` for a final answer."""
         try:
             response = self._client.send(request)
@@ -153,20 +218,25 @@ class HttpSource:
             return _Retry(f"{where} timed out")
         except httpx.TransportError as error:
             return _Retry(f"{where} failed: {type(error).__name__}: {error}")
-        if response.status_code in RETRYABLE_STATUS:
+        if response.status_code in RETRYABLE_STATUS and not (
+            self._is_final is not None and self._is_final(response)
+        ):
             text = _vendor_error_text(response)
             return _Retry(
                 f"{where}: HTTP {response.status_code} {text}".rstrip(),
-                retry_after_seconds(response),
+                retry_after_seconds(response, self._wait_headers),
             )
         if response.status_code >= 400:
-            raise SourceError(
-                f"{where}: HTTP {response.status_code} {_vendor_error_text(response)}".rstrip()
+            raise HttpStatusError(
+                f"{where}: HTTP {response.status_code} {_vendor_error_text(response)}".rstrip(),
+                response.status_code,
+                response.headers,
             )
         try:
-            return parse_json(response.content)
+            body = parse_json(response.content)
         except ValueError as error:
             return _Retry(f"{where}: the response is not valid JSON ({error})")
+        return JsonPage(body, response.headers) if with_headers else body
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from dagster_dbt import (
 )
 
 from orchestration.collectors.registry import discover_collectors
+from orchestration.custom.collectors import ensure_custom_tables
 from orchestration.dbt.project import DBT_PROJECT, manifest_path
 from orchestration.warehouse.connection import WarehouseResource
 from orchestration.warehouse.loader import ensure_raw_tables
@@ -93,6 +94,7 @@ def ensure_sources_exist(warehouse: WarehouseResource) -> None:
     with warehouse.connect(autocommit=True) as conn:
         for spec in discover_collectors():
             ensure_raw_tables(conn, spec.table)
+        ensure_custom_tables(conn)
         ensure_push_tables(conn)
 
 

@@ -1,6 +1,8 @@
 """The small contract between the sandbox HTTP server and the fake vendors behind it.
 
-A vendor module exposes `ROUTES`, a mapping of (method, path) to a `Route`. The server parses
+A vendor module exposes `ROUTES`, a mapping of (method, path) to a `Route`. A path is exact,
+or a template whose `{name}` segments match any one segment (`/jobs/{job_id}`), for vendors
+that put ids in their paths; exact paths win over templates. The server parses
 the request, picks the route, and turns the `Response` into bytes; the vendor only deals in
 plain data. Each route also says how its vendor answers an injected failure (a 429 or a 500),
 because every vendor shapes its error bodies differently and clients parse them.
@@ -20,12 +22,14 @@ class Request:
     query: Mapping[str, tuple[str, ...]]  # repeated parameters keep every value, in order
     headers: Mapping[str, str]  # names lowercased
     body: bytes = b""
+    # The `{name}` segments of a templated route's path, URL-decoded (empty for exact routes).
+    path_params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Response:
     status: int
-    body: Any  # anything `json.dumps` accepts
+    body: Any  # anything `json.dumps` accepts, or bytes sent as they are (a garbled page)
     headers: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -1,7 +1,8 @@
 """The dbt taxonomy seeds that describe the sandbox company.
 
-`dbt_project/seeds/people.csv` and `source_mappings.csv` are generated from `build_company()`
-and committed, so the demo warehouse attributes the sandbox's usage to the right people, teams
+`dbt_project/seeds/people.csv` and `source_mappings.csv` (and the other seeds `write_seeds`
+writes: teams, Stripe customers, GitHub users) are generated from `build_company()` and
+committed, so the demo warehouse attributes the sandbox's usage to the right people, teams
 and projects. A test regenerates them and compares bytes, so they cannot drift from the
 company. Regenerate after changing the company with `python -m orchestration.sandbox seeds`.
 
@@ -14,7 +15,17 @@ import csv
 import io
 from pathlib import Path
 
+from orchestration.sandbox import (
+    aws_ce,
+    azure_cost,
+    datadog_api,
+    gcp_billing,
+    github_org,
+    prometheus_api,
+    stripe_account,
+)
 from orchestration.sandbox.company import DEVELOPMENT, Company
+from orchestration.sandbox.focus_files import source_mapping_rows as focus_mapping_rows
 from orchestration.sandbox.openai_org import build_organization
 
 TEAM_COLUMNS = ("team", "name", "department")
@@ -81,8 +92,27 @@ def source_mappings_csv(company: Company) -> str:
         # gives, even in a repository another team owns.
         row = ("claude_code", "project_dir", checkout.project_dir, "", "", checkout.project)
         rows.append((*row, DEVELOPMENT))
+    rows.extend(azure_cost.source_mapping_rows(company))
+    rows.extend(aws_ce.source_mapping_rows(company))
+    rows.extend(gcp_billing.source_mapping_rows(company))
+    rows.extend(focus_mapping_rows(company))
+    rows.extend(prometheus_api.source_mapping_rows(company))
+    rows.extend(datadog_api.source_mapping_rows(company))
+    rows.extend(stripe_account.source_mapping_rows(company))
+    rows.extend(github_org.source_mapping_rows(company))
     rows.sort()
     return _csv(MAPPING_COLUMNS, rows)
+
+
+def stripe_customers_csv(company: Company) -> str:
+    """stripe_customers.csv: the Stripe customers the seed maps to a house customer."""
+    rows = stripe_account.stripe_customer_rows(company)
+    return _csv(("stripe_customer_id", "customer"), rows)
+
+
+def github_users_csv(company: Company) -> str:
+    """github_users.csv: every GitHub login of the company's people, with their email."""
+    return _csv(("login", "email"), github_org.github_user_rows(company))
 
 
 def write_seeds(company: Company, seeds_dir: Path) -> list[Path]:
@@ -93,6 +123,8 @@ def write_seeds(company: Company, seeds_dir: Path) -> list[Path]:
         ("people.csv", people_csv(company)),
         ("teams.csv", teams_csv(company)),
         ("source_mappings.csv", source_mappings_csv(company)),
+        ("stripe_customers.csv", stripe_customers_csv(company)),
+        ("github_users.csv", github_users_csv(company)),
     ):
         path = seeds_dir / name
         path.write_bytes(text.encode())

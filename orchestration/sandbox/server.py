@@ -3,30 +3,59 @@
 Collectors point their `base_url` at `SandboxServer.url` and talk real HTTP to it, so the demo
 and the tests exercise the same client code as production: headers, query strings, paging,
 error bodies, retries. Vendors plug in through a route table (see `routing`); adding one is a
-module with its own `ROUTES` merged into `DEFAULT_ROUTES`.
+module with its own `ROUTES` merged into `DEFAULT_ROUTES`. A route's path may be a template
+(`/jobs/{job_id}`); it is tried only when no exact path matches, so exact routes stay a dict
+lookup.
 
 Failures are injected per path: `server.faults[path] = [429, 500]` makes the next two requests
-to that path answer those statuses in the vendor's error shape (a 429 carries `Retry-After: 0`)
-before normal answers resume. Every request is recorded in `server.requests`, so a test can
+to that path answer those statuses in the vendor's error shape (a 429 carries a short
+`Retry-After`) before normal answers resume. Every request is recorded in `server.requests`, so a test can
 count a client's attempts.
 """
 
+import dataclasses
+import functools
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from orchestration.sandbox import anthropic_api, openai_api
+from orchestration.sandbox import (
+    anthropic_api,
+    azure_cost,
+    datadog_api,
+    gcp_billing,
+    github_api,
+    internal_metrics,
+    kubernetes_api,
+    mixpanel_api,
+    openai_api,
+    prometheus_api,
+    stripe_api,
+)
 from orchestration.sandbox.company import Company
 from orchestration.sandbox.routing import Request, Response, Route
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ROUTES: Mapping[tuple[str, str], Route] = {**anthropic_api.ROUTES, **openai_api.ROUTES}
+DEFAULT_ROUTES: Mapping[tuple[str, str], Route] = {
+    **anthropic_api.ROUTES,
+    **openai_api.ROUTES,
+    **azure_cost.ROUTES,
+    **gcp_billing.ROUTES,
+    **stripe_api.ROUTES,
+    **github_api.ROUTES,
+    **mixpanel_api.ROUTES,
+    **internal_metrics.ROUTES,
+    **prometheus_api.ROUTES,
+    **datadog_api.ROUTES,
+    **kubernetes_api.ROUTES,
+}
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -65,7 +94,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body=self.rfile.read(length) if length else b"",
         )
         response = self.server.sandbox.handle(request)
-        payload = json.dumps(response.body, separators=(",", ":")).encode()
+        # Bytes go out as they are: a vendor answering a truncated or garbled page.
+        payload = (
+            response.body
+            if isinstance(response.body, bytes)
+            else json.dumps(response.body, separators=(",", ":")).encode()
+        )
         self.send_response(response.status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(payload)))
@@ -77,6 +111,27 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.sandbox.verbose:
             logger.info("%s %s", self.address_string(), format % args)
+
+
+@functools.lru_cache(maxsize=256)
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """A route path with `{name}` segments as a pattern matching one segment per name."""
+    parts = re.split(r"\{(\w+)\}", template)
+    pattern = "".join(
+        re.escape(part) if index % 2 == 0 else f"(?P<{part}>[^/]+)"
+        for index, part in enumerate(parts)
+    )
+    return re.compile(f"^{pattern}$")
+
+
+def _path_matches(template: str, path: str) -> dict[str, str] | None:
+    """The URL-decoded `{name}` values if `path` fits `template` (exactly, if it has none)."""
+    if "{" not in template:
+        return {} if template == path else None
+    match = _template_pattern(template).match(path)
+    if match is None:
+        return None
+    return {name: unquote(value) for name, value in match.groupdict().items()}
 
 
 def _plain_error(status: int, kind: str, message: str) -> Response:
@@ -120,13 +175,15 @@ class SandboxServer:
             self.requests.append(request)
             queued = self.faults.get(request.path)
             status = queued.pop(0) if queued else None
-        route = self.routes.get((request.method, request.path))
+        route, params = self._match(request.method, request.path)
+        if params:
+            request = dataclasses.replace(request, path_params=params)
         if status is not None:
             if route is not None:
                 return route.fault(status)
             return _plain_error(status, "sandbox_fault", f"fault injected: HTTP {status}")
         if route is None:
-            if any(path == request.path for _, path in self.routes):
+            if any(_path_matches(path, request.path) is not None for _, path in self.routes):
                 return _plain_error(405, "method_not_allowed", f"{request.method} not allowed")
             return _plain_error(404, "not_found", f"no sandbox route for {request.path}")
         try:
@@ -134,6 +191,18 @@ class SandboxServer:
         except Exception:
             logger.exception("sandbox route %s %s failed", request.method, request.path)
             return _plain_error(500, "sandbox_error", "the sandbox failed to answer")
+
+    def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+        """The route for `method path`: an exact route first, else a template's, with its params."""
+        route = self.routes.get((method, path))
+        if route is not None:
+            return route, {}
+        for (route_method, template), candidate in self.routes.items():
+            if route_method == method and "{" in template:
+                params = _path_matches(template, path)
+                if params is not None:
+                    return candidate, params
+        return None, {}
 
     def start(self) -> "SandboxServer":
         """Serve from a daemon thread until `stop()`."""

@@ -14,13 +14,14 @@
 
 {#-
     The cost ledger: every cost from every source, one row per charge, FOCUS 1.2 columns
-    plus the taxonomy as x_ columns. The inputs are the models listed in
-    macros/cost_source_models.sql.
+    plus the taxonomy as x_ columns, from int_costs__unioned (every model listed in
+    macros/cost_source_models.sql).
 
     Attribution, per taxonomy column, first answer wins: the source's own hint (an AI
     request's project), a tag mapped by seeds/tag_mappings.csv (most specific rule first),
     the account the charge belongs to in seeds/source_mappings.csv (key_name
-    sub_account_id or billing_account_id), the team's department in seeds/teams.csv, and
+    resource_group_id, an Azure resource group's id in lower case; then sub_account_id;
+    then billing_account_id), the team's department in seeds/teams.csv, and
     last the explicit bucket 'unallocated'. A charge is never dropped for want of a tag.
 -#}
 
@@ -28,7 +29,10 @@ with
 
 cost_sources as (
 
-    {{ union_cost_sources(is_windowed=is_incremental()) }}
+    select * from {{ ref('int_costs__unioned') }}
+    {%- if is_incremental() %}
+        where {{ in_run_window('charge_period_start') }}
+    {%- endif %}
 
 ),
 
@@ -98,7 +102,7 @@ account_mappings as (
         nullif(project, '') as project,
         nullif(environment, '') as environment
     from {{ ref('source_mappings') }}
-    where key_name in ('sub_account_id', 'billing_account_id')
+    where key_name in ('resource_group_id', 'sub_account_id', 'billing_account_id')
 
 ),
 
@@ -107,20 +111,30 @@ attributed as (
     select
         charges.*,
         coalesce(
-            charges.x_team, tagged.team, sub_account.team, billing_account.team
+            charges.x_team,
+            tagged.team,
+            resource_group.team,
+            sub_account.team,
+            billing_account.team
         ) as resolved_team,
         coalesce(
             charges.x_department,
             tagged.department,
+            resource_group.department,
             sub_account.department,
             billing_account.department
         ) as resolved_department,
         coalesce(
-            charges.x_project, tagged.project, sub_account.project, billing_account.project
+            charges.x_project,
+            tagged.project,
+            resource_group.project,
+            sub_account.project,
+            billing_account.project
         ) as resolved_project,
         coalesce(
             charges.x_environment,
             tagged.environment,
+            resource_group.environment,
             sub_account.environment,
             billing_account.environment
         ) as resolved_environment,
@@ -130,6 +144,14 @@ attributed as (
     from cost_sources as charges
     left join tagged
         on charges.x_cost_id = tagged.x_cost_id
+    left join account_mappings as resource_group
+        on
+            charges.x_source_system = resource_group.source_system
+            and resource_group.key_name = 'resource_group_id'
+            and lower(
+                '/subscriptions/' || charges.sub_account_id
+                || '/resourcegroups/' || (charges.tags ->> 'x_ResourceGroupName')
+            ) = resource_group.key_value
     left join account_mappings as sub_account
         on
             charges.x_source_system = sub_account.source_system
