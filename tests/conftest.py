@@ -8,8 +8,9 @@ can touch the demo's warehouse or another run's data.
 """
 
 import os
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +18,8 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
+from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_executable
+from orchestration.warehouse.connection import dbt_env
 from orchestration.warehouse.embedded import EmbeddedPostgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -71,3 +74,39 @@ def module_database(server_url: str) -> Iterator[str]:
     """A database of the test module's own, for tests that build whole schemas."""
     with scratch_database(server_url) as url:
         yield url
+
+
+def build_models_then_test(url: str, target: Path, fact: str, tests: Sequence[str]) -> None:
+    """Build the seeds and models `fact` needs in the database at `url`, then run the dbt tests
+    of `tests` (selectors) and of `fact`; fails with dbt's output if either step fails.
+
+    Models first and tests apart: building every test upstream of a fact table runs the whole
+    project's tests, which a source's own module need not pay for.
+    """
+    env = {
+        **os.environ,
+        **dbt_env(url),
+        "DBT_TARGET_PATH": str(target / "target"),
+        "DBT_LOG_PATH": str(target / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    for args in (
+        ["build", "--select", f"+{fact}", "--resource-type", "seed", "--resource-type", "model"],
+        ["test", "--select", *tests, fact],
+    ):
+        done = subprocess.run(
+            [
+                dbt_executable(),
+                *args,
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout[-4000:]

@@ -7,16 +7,14 @@ it would api.github.com. The warehouse is a real PostgreSQL, and dbt builds fct_
 """
 
 import logging
-import os
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
+from conftest import build_models_then_test
 
 from assets.github import github_commits, github_pull_requests, github_releases
 from orchestration.clients.github import GithubClient
@@ -24,7 +22,7 @@ from orchestration.collectors.framework import run_collector
 from orchestration.collectors.http import MissingCredentialError, SourceError
 from orchestration.config import ConfigError, load_config
 from orchestration.dbt.assets import ensure_sources_exist
-from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_executable, ensure_manifest
+from orchestration.dbt.project import ensure_manifest
 from orchestration.definitions import build_definitions
 from orchestration.sandbox import github_api
 from orchestration.sandbox.company import build_company
@@ -40,7 +38,7 @@ from orchestration.sandbox.github_org import (
 )
 from orchestration.sandbox.routing import Response, Route
 from orchestration.sandbox.server import SandboxServer
-from orchestration.warehouse.connection import WarehouseResource, dbt_env
+from orchestration.warehouse.connection import WarehouseResource
 
 TOKEN = "ghp_RECOGNISABLEtestToken000000000000000"
 DAY = datetime(2026, 11, 3, tzinfo=UTC)  # a Tuesday
@@ -323,47 +321,10 @@ def built(module_database, company, tmp_path_factory):
             for spec in (github_commits, github_pull_requests, github_releases):
                 _collect(spec, module_database, client, day=day)
     ensure_sources_exist(WarehouseResource(url=module_database))
-    _dbt(module_database, tmp_path_factory.mktemp("dbt"))
+    build_models_then_test(
+        module_database, tmp_path_factory.mktemp("dbt"), "fct_metrics", ["+int_metrics__github"]
+    )
     yield module_database, datetime.now(UTC)
-
-
-def _dbt(url, target: Path):
-    """Every model fct_metrics needs, then the tests of GitHub's models and of fct_metrics."""
-    env = {
-        **os.environ,
-        **dbt_env(url),
-        "DBT_TARGET_PATH": str(target / "target"),
-        "DBT_LOG_PATH": str(target / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    for args in (
-        [
-            "build",
-            "--select",
-            "+fct_metrics",
-            "--resource-type",
-            "seed",
-            "--resource-type",
-            "model",
-        ],
-        ["test", "--select", "+int_metrics__github", "fct_metrics"],
-    ):
-        done = subprocess.run(
-            [
-                dbt_executable(),
-                *args,
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout[-4000:]
 
 
 def _metrics(url, sql, params=()):

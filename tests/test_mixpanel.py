@@ -8,14 +8,12 @@ fct_metrics from what was loaded.
 """
 
 import logging
-import os
-import subprocess
 from base64 import b64decode
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import build_models_then_test
 
 from assets.mixpanel import mixpanel_event_counts
 from orchestration.clients.mixpanel import MixpanelClient
@@ -23,12 +21,11 @@ from orchestration.collectors.framework import run_collector
 from orchestration.collectors.http import MissingCredentialError, SourceError
 from orchestration.config import ConfigError, load_config
 from orchestration.dbt.assets import ensure_sources_exist
-from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_executable
 from orchestration.sandbox import mixpanel_api
 from orchestration.sandbox.company import build_company
 from orchestration.sandbox.routing import Response, Route
 from orchestration.sandbox.server import SandboxServer
-from orchestration.warehouse.connection import WarehouseResource, dbt_env
+from orchestration.warehouse.connection import WarehouseResource
 
 USERNAME = "vault-tests.4f2a91.mp-service-account"
 SECRET = "RECOGNISABLE-mixpanel-secret"
@@ -196,47 +193,10 @@ def built(module_database, company, tmp_path_factory):
         for offset in range(2):
             _collect(module_database, client, day=DAY + timedelta(days=offset))
     ensure_sources_exist(WarehouseResource(url=module_database))
-    _dbt(module_database, tmp_path_factory.mktemp("dbt"))
+    build_models_then_test(
+        module_database, tmp_path_factory.mktemp("dbt"), "fct_metrics", ["+int_metrics__mixpanel"]
+    )
     yield module_database
-
-
-def _dbt(url, target: Path):
-    """Every model fct_metrics needs, then the tests of Mixpanel's models and of fct_metrics."""
-    env = {
-        **os.environ,
-        **dbt_env(url),
-        "DBT_TARGET_PATH": str(target / "target"),
-        "DBT_LOG_PATH": str(target / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    for args in (
-        [
-            "build",
-            "--select",
-            "+fct_metrics",
-            "--resource-type",
-            "seed",
-            "--resource-type",
-            "model",
-        ],
-        ["test", "--select", "+int_metrics__mixpanel", "fct_metrics"],
-    ):
-        done = subprocess.run(
-            [
-                dbt_executable(),
-                *args,
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout[-4000:]
 
 
 def test_fct_metrics_holds_every_nonzero_count_the_report_served(built, company):

@@ -7,15 +7,13 @@ The warehouse is a real PostgreSQL, and dbt builds fct_metrics from what was loa
 """
 
 import logging
-import os
-import subprocess
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pytest
+from conftest import build_models_then_test
 
 from assets.stripe import (
     stripe_balance_transactions,
@@ -29,7 +27,7 @@ from orchestration.collectors.framework import run_collector
 from orchestration.collectors.http import MissingCredentialError, SourceError
 from orchestration.config import load_config
 from orchestration.dbt.assets import ensure_sources_exist
-from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_executable, ensure_manifest
+from orchestration.dbt.project import ensure_manifest
 from orchestration.definitions import build_definitions
 from orchestration.sandbox import stripe_api
 from orchestration.sandbox.company import build_company
@@ -40,7 +38,7 @@ from orchestration.sandbox.stripe_account import (
     balance_transactions,
     invoices,
 )
-from orchestration.warehouse.connection import WarehouseResource, dbt_env
+from orchestration.warehouse.connection import WarehouseResource
 from orchestration.warehouse.loader import replace_partition
 
 KEY = "sk_test_RECOGNISABLE_0000000000000000"
@@ -304,47 +302,10 @@ def built(module_database, company, tmp_path_factory):
             ):
                 _collect(spec, module_database, client, day=day)
     ensure_sources_exist(warehouse)
-    _dbt(module_database, tmp_path_factory.mktemp("dbt"))
+    build_models_then_test(
+        module_database, tmp_path_factory.mktemp("dbt"), "fct_metrics", ["+int_metrics__stripe"]
+    )
     yield module_database
-
-
-def _dbt(url, target: Path):
-    """Every model fct_metrics needs, then the tests of Stripe's models and of fct_metrics."""
-    env = {
-        **os.environ,
-        **dbt_env(url),
-        "DBT_TARGET_PATH": str(target / "target"),
-        "DBT_LOG_PATH": str(target / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    for args in (
-        [
-            "build",
-            "--select",
-            "+fct_metrics",
-            "--resource-type",
-            "seed",
-            "--resource-type",
-            "model",
-        ],
-        ["test", "--select", "+int_metrics__stripe", "fct_metrics"],
-    ):
-        done = subprocess.run(
-            [
-                dbt_executable(),
-                *args,
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout[-4000:]
 
 
 def _metrics(url, sql, params=()):
