@@ -14,6 +14,7 @@ hourly costs, identifiers, who uses Claude Code and how much. Everything is draw
 
 import random
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import Decimal
 
 DOMAIN = "northwind-labs.example"
@@ -34,6 +35,7 @@ _ID_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 class Department:
     slug: str
     name: str
+    default_cost_category: str  # where its costs go when no rule says otherwise
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,15 @@ class Team:
     slug: str
     name: str
     department: str
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of a project's life: R&D, development or production, `ends` exclusive."""
+
+    name: str
+    starts: date
+    ends: date | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,8 @@ class Project:
     kind: str  # "feature" (sold to customers), "internal" or "research"
     customer_facing: bool
     repos: tuple[str, ...]
+    phases: tuple[Phase, ...] = ()
+    parent: str = ""  # the project this one is part of, for rollups
 
 
 @dataclass(frozen=True)
@@ -160,10 +173,10 @@ class Company:
 
 
 _DEPARTMENTS = (
-    Department("engineering", "Engineering"),
-    Department("product", "Product"),
-    Department("customer-success", "Customer Success"),
-    Department("finance", "Finance"),
+    Department("engineering", "Engineering", "R&D"),
+    Department("product", "Product", "R&D"),
+    Department("customer-success", "Customer Success", "COGS"),
+    Department("finance", "Finance", "OpEx"),
 )
 
 _TEAMS = (
@@ -219,6 +232,15 @@ _HOURLY_COST = {
     "Financial Analyst": 74,
 }
 
+
+def _phases(*starts: tuple[str, date]) -> tuple[Phase, ...]:
+    """Consecutive phases: each ends the day the next one starts; the last is open."""
+    ends = [start for _, start in starts[1:]] + [None]
+    return tuple(Phase(name, start, end) for (name, start), end in zip(starts, ends, strict=True))
+
+
+# Lifecycles are fixed dates, so the seed is stable. The features customers use were in
+# production by July 2026; the internal Invoice Reader goes live in November 2026.
 _PROJECTS = (
     Project(
         "checkout-assistant",
@@ -227,12 +249,72 @@ _PROJECTS = (
         "feature",
         True,
         ("checkout-api", "checkout-web"),
+        _phases(
+            ("R&D", date(2025, 9, 1)),
+            ("development", date(2025, 12, 1)),
+            ("production", date(2026, 4, 1)),
+        ),
     ),
-    Project("support-copilot", "Support Copilot", "ml", "feature", True, ("support-copilot",)),
-    Project("knowledge-search", "Knowledge Search", "ml", "feature", True, ("search-service",)),
-    Project("invoice-reader", "Invoice Reader", "platform", "internal", False, ("invoice-reader",)),
-    Project("agent-lab", "Agent Lab", "ml", "research", False, ("agent-lab",)),
-    Project("eval-harness", "Evaluation Harness", "platform", "research", False, ("eval-harness",)),
+    Project(
+        "support-copilot",
+        "Support Copilot",
+        "ml",
+        "feature",
+        True,
+        ("support-copilot",),
+        _phases(
+            ("R&D", date(2025, 11, 1)),
+            ("development", date(2026, 2, 1)),
+            ("production", date(2026, 6, 1)),
+        ),
+        # Built on Knowledge Search's retrieval: its cost and revenue roll up there.
+        parent="knowledge-search",
+    ),
+    Project(
+        "knowledge-search",
+        "Knowledge Search",
+        "ml",
+        "feature",
+        True,
+        ("search-service",),
+        _phases(
+            ("R&D", date(2025, 10, 15)),
+            ("development", date(2026, 2, 1)),
+            ("production", date(2026, 7, 1)),
+        ),
+    ),
+    Project(
+        "invoice-reader",
+        "Invoice Reader",
+        "platform",
+        "internal",
+        False,
+        ("invoice-reader",),
+        _phases(
+            ("R&D", date(2026, 2, 1)),
+            ("development", date(2026, 6, 1)),
+            ("production", date(2026, 11, 1)),
+        ),
+    ),
+    Project(
+        "agent-lab",
+        "Agent Lab",
+        "ml",
+        "research",
+        False,
+        ("agent-lab",),
+        _phases(("R&D", date(2025, 10, 1))),
+    ),
+    Project(
+        "eval-harness",
+        "Evaluation Harness",
+        "platform",
+        "research",
+        False,
+        ("eval-harness",),
+        _phases(("R&D", date(2026, 3, 1)), ("development", date(2026, 8, 1))),
+        parent="agent-lab",
+    ),
 )
 
 _FIRST_NAMES = (

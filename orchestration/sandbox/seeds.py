@@ -27,6 +27,7 @@ from orchestration.sandbox import (
 from orchestration.sandbox.company import DEVELOPMENT, Company
 from orchestration.sandbox.focus_files import source_mapping_rows as focus_mapping_rows
 from orchestration.sandbox.openai_org import build_organization
+from orchestration.sandbox.product_usage import CUSTOMERS
 
 TEAM_COLUMNS = ("team", "name", "department")
 PEOPLE_COLUMNS = ("email", "name", "team", "department", "role", "hourly_cost_usd")
@@ -62,6 +63,66 @@ def teams_csv(company: Company) -> str:
     """teams.csv: one row per team with its department, in team order."""
     rows = [(t.slug, t.name, t.department) for t in sorted(company.teams, key=lambda t: t.slug)]
     return _csv(TEAM_COLUMNS, rows)
+
+
+def departments_csv(company: Company) -> str:
+    """departments.csv: one row per department with its default cost category."""
+    rows = [
+        (d.slug, d.name, d.default_cost_category)
+        for d in sorted(company.departments, key=lambda d: d.slug)
+    ]
+    return _csv(("department", "name", "default_cost_category"), rows)
+
+
+def projects_csv(company: Company) -> str:
+    """projects.csv: one row per project with its parent, owners and kind."""
+    rows = []
+    for project in sorted(company.projects, key=lambda p: p.slug):
+        team = company.team(project.team)
+        rows.append(
+            (
+                project.slug,
+                project.name,
+                project.parent,
+                team.department,
+                team.slug,
+                project.kind,
+                str(project.customer_facing).lower(),
+            )
+        )
+    columns = ("project", "name", "parent_project", "department", "team", "kind")
+    return _csv((*columns, "customer_facing"), rows)
+
+
+def project_phases_csv(company: Company) -> str:
+    """project_phases.csv: each project's lifecycle, one row per phase, `ended_on` exclusive."""
+    rows = [
+        (
+            project.slug,
+            phase.name,
+            phase.starts.isoformat(),
+            phase.ends.isoformat() if phase.ends else "",
+        )
+        for project in sorted(company.projects, key=lambda p: p.slug)
+        for phase in project.phases
+    ]
+    return _csv(("project", "phase", "started_on", "ended_on"), rows)
+
+
+def customers_csv(company: Company) -> str:
+    """customers.csv: the businesses that buy the AI features, as the services name them."""
+    rows = [(c.id, c.name, c.plan) for c in sorted(CUSTOMERS, key=lambda c: c.id)]
+    return _csv(("customer", "name", "plan"), rows)
+
+
+def features_csv(company: Company) -> str:
+    """features.csv: each sold feature, the project behind it and its Stripe product."""
+    account = stripe_account.account_for(company)
+    rows = [
+        (product.feature, product.name, product.feature, product.id)
+        for product in sorted(account.products, key=lambda p: p.feature)
+    ]
+    return _csv(("feature", "name", "project", "stripe_product_id"), rows)
 
 
 def source_mappings_csv(company: Company) -> str:
@@ -122,6 +183,11 @@ def write_seeds(company: Company, seeds_dir: Path) -> list[Path]:
     for name, text in (
         ("people.csv", people_csv(company)),
         ("teams.csv", teams_csv(company)),
+        ("departments.csv", departments_csv(company)),
+        ("projects.csv", projects_csv(company)),
+        ("project_phases.csv", project_phases_csv(company)),
+        ("customers.csv", customers_csv(company)),
+        ("features.csv", features_csv(company)),
         ("source_mappings.csv", source_mappings_csv(company)),
         ("stripe_customers.csv", stripe_customers_csv(company)),
         ("github_users.csv", github_users_csv(company)),
