@@ -12,5 +12,6 @@
         'int_costs__gcp',
         'int_costs__kubernetes',
         'int_costs__datadog',
+        'int_costs__engineer_time',
     ]) }}
 {%- endmacro %}

@@ -171,6 +171,12 @@ service_categories as (
 
 ),
 
+teams as (
+
+    select * from {{ ref('teams') }}
+
+),
+
 final as (
 
     select
@@ -244,7 +250,7 @@ final as (
         on
             attributed.provider_name = service_categories.provider_name
             and attributed.service_name = service_categories.service_name
-    left join {{ ref('teams') }} as teams
+    left join teams
         on attributed.resolved_team = teams.team
 
 )
