@@ -13,6 +13,7 @@ from orchestration.config import VaultConfig, load_config
 from orchestration.custom.collectors import custom_collectors, shared_table_assets
 from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import ensure_manifest
+from orchestration.forecast.asset import build_cost_forecast_asset
 from orchestration.resources import build_resources
 from orchestration.schedules import build_source_schedule, build_transform_schedule
 from orchestration.warehouse.push import PUSH_TABLES
@@ -37,6 +38,8 @@ def build_definitions(config: VaultConfig) -> dg.Definitions:
 
     daily = partitions_for("daily", config.start_date)
     dbt_assets = build_dbt_assets(daily)
+    # Computed from the marts after each dbt build: next quarter's cost forecasts.
+    mart_assets = [build_cost_forecast_asset(dbt_assets)]
 
     jobs, schedules = [], []
     for source in sorted({spec.source for spec in window_specs}):
@@ -64,6 +67,7 @@ def build_definitions(config: VaultConfig) -> dg.Definitions:
         hour_utc=config.schedules.transform_hour_utc,
         lookback=max_lookback,
         raw_asset_keys=[spec.asset_key for spec in specs],
+        mart_assets=mart_assets,
     )
     jobs.append(job)
     schedules.append(schedule)
@@ -80,7 +84,13 @@ def build_definitions(config: VaultConfig) -> dg.Definitions:
     ]
 
     return dg.Definitions(
-        assets=[*collector_assets, *shared_table_assets(specs), *push_tables, *dbt_assets],
+        assets=[
+            *collector_assets,
+            *shared_table_assets(specs),
+            *push_tables,
+            *dbt_assets,
+            *mart_assets,
+        ],
         jobs=jobs,
         schedules=schedules,
         resources=build_resources(config),

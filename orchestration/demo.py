@@ -222,7 +222,8 @@ def materialize_window(
     log_level: str = "WARNING",
     dbt_output: Path | None = None,
 ) -> None:
-    """Run every collector for each key, then dbt once over all of them.
+    """Run every collector for each key, then dbt once over all of them (the transform job,
+    which also computes the cost forecasts from the marts dbt built).
 
     This is what a backfill launched in the Dagster UI does: collectors per partition (here all
     of a partition's collectors in one run), dbt in a single run over the range. Unpartitioned

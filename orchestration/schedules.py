@@ -156,11 +156,17 @@ def build_transform_schedule(
     hour_utc: int,
     lookback: int,
     raw_asset_keys: Sequence[dg.AssetKey] = (),
+    mart_assets: Sequence[dg.AssetsDefinition] = (),
 ) -> tuple[Any, dg.ScheduleDefinition]:
+    """The transform job and its nightly schedule; `mart_assets` (computed from the marts,
+    such as the cost forecasts) run in the same run, after the dbt models they read."""
     job = dg.define_asset_job(
         "transform",
-        selection=dg.AssetSelection.assets(*dbt_assets),
-        description="dbt build: staging, intermediate and marts, for a partition window.",
+        selection=dg.AssetSelection.assets(*dbt_assets, *mart_assets),
+        description=(
+            "dbt build: staging, intermediate and marts, for a partition window; then what "
+            "is computed from the marts (cost forecasts)."
+        ),
     )
 
     @dg.schedule(
