@@ -5,6 +5,7 @@ vault sandbox [--port N]
 vault demo [--days N]
 vault dev [--port N]
 vault report costs [--days N]
+vault report cfo|department|project|customer|forecast|all [--format table|json|csv] [--html FILE]
 vault classify SESSION_ID CLASS
 vault prices update FILE [--effective-from DATE] [--dry-run] [--seed PATH] [--providers ...]
 """
@@ -23,6 +24,8 @@ from pathlib import Path
 import psycopg
 
 from orchestration.config import ConfigError
+from orchestration.reports.command import NAMES as REPORT_NAMES
+from orchestration.reports.command import add_arguments as add_report_arguments
 from orchestration.warehouse.connection import DATABASE_URL_ENV, dbt_env, redact, warehouse_url
 from orchestration.warehouse.embedded import EmbeddedPostgres, EmbeddedWarehouseError
 
@@ -150,6 +153,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 )
     _out(f"dbt build finished: models built and tested (its log: {dbt_log})")
     _print_costs(url, datetime.combine(start, datetime.min.time(), UTC), args.days)
+    _print_reports(url, demo.demo_home() / "reports.html")
     _out(f"\ndemo finished in {time.perf_counter() - started:.0f}s")
     _out("next: `make dev` opens the Dagster UI on http://127.0.0.1:3000 against this warehouse;")
     _out(f"      BI tools connect with `vault db url` ({url})")
@@ -190,9 +194,49 @@ def _print_ledger(url: str, since: datetime, days: int) -> None:
         _out(f"{'total':<50}{currency:<5}{total:>14,.2f}")
 
 
+def _print_reports(url: str, page: Path) -> None:
+    """The CFO view of the demo's latest quarter, and every report as one HTML page."""
+    from orchestration import reports
+
+    options = {"quarter": None, "scope": None, "month": None, "department": None}
+    try:
+        cfo = reports.run(
+            "cfo",
+            argparse.Namespace(**options, project=None, format="table", html=None),
+            lambda: url,
+        )
+        reports.run(
+            "all",
+            argparse.Namespace(**options, project=None, format="table", html=page),
+            lambda: url,
+        )
+    except reports.ReportError as error:
+        _err(f"the reports could not be made: {error}")
+        return
+    _out(f"\n{cfo.output}")
+    _out(f"\nevery report, with charts: {page} (open it in a browser);")
+    _out("`vault report cfo|department|project|customer|forecast` prints each one")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.what != "costs":
+        return _mart_report(args)
     since = datetime.now(UTC) - timedelta(days=args.days)
     _print_costs(warehouse_url(), since, args.days)
+    return 0
+
+
+def _mart_report(args: argparse.Namespace) -> int:
+    from orchestration import reports
+
+    try:
+        outcome = reports.run(args.what, args, warehouse_url)
+    except reports.ReportError as error:
+        _err(str(error))
+        return error.exit_code
+    _out(outcome.output)
+    if outcome.page:
+        _err(f"wrote {outcome.page}")
     return 0
 
 
@@ -332,8 +376,9 @@ def parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=cmd_dev)
 
     report = commands.add_parser("report", help="summaries read from the marts")
-    report.add_argument("what", choices=["costs"])
-    report.add_argument("--days", type=int, default=90)
+    report.add_argument("what", choices=["costs", *REPORT_NAMES])
+    report.add_argument("--days", type=int, default=90, help="costs: the days summed")
+    add_report_arguments(report)
     report.set_defaults(run=cmd_report)
 
     classify = commands.add_parser(

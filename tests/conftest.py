@@ -83,6 +83,16 @@ def build_models_then_test(url: str, target: Path, fact: str, tests: Sequence[st
     Models first and tests apart: building every test upstream of a fact table runs the whole
     project's tests, which a source's own module need not pay for.
     """
+    for args in (
+        ["build", "--select", f"+{fact}", "--resource-type", "seed", "--resource-type", "model"],
+        ["test", "--select", *tests, fact],
+    ):
+        done = run_dbt(url, target, *args)
+        assert done.returncode == 0, done.stdout[-4000:]
+
+
+def run_dbt(url: str, target: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run dbt with `args` against the database at `url`, its files under `target`."""
     env = {
         **os.environ,
         **dbt_env(url),
@@ -90,23 +100,18 @@ def build_models_then_test(url: str, target: Path, fact: str, tests: Sequence[st
         "DBT_LOG_PATH": str(target / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    for args in (
-        ["build", "--select", f"+{fact}", "--resource-type", "seed", "--resource-type", "model"],
-        ["test", "--select", *tests, fact],
-    ):
-        done = subprocess.run(
-            [
-                dbt_executable(),
-                *args,
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout[-4000:]
+    return subprocess.run(
+        [
+            dbt_executable(),
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )

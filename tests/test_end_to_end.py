@@ -6,13 +6,17 @@ and tests once over the range (as a backfill does), the marts are checked agains
 sandbox served, and one partition is then run again to show nothing is duplicated.
 """
 
+import json
+import uuid
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import dagster as dg
 import psycopg
 import pytest
+from conftest import run_dbt
 
 from orchestration.config import load_config
 from orchestration.dbt.project import ensure_manifest
@@ -407,3 +411,105 @@ def test_every_cloud_dollar_the_company_spent_is_in_the_ledger_once(built, compa
         list(expected),
     )[0]
     assert unattributed == 0
+
+
+def test_every_ledger_dollar_reaches_the_cfo_view_in_one_cost_category(built):
+    _, _, url = built
+    ledger, attributed, cfo_all, unknown = _query(
+        url,
+        "select "
+        "(select sum(billed_cost) from marts.fct_costs where billing_currency = 'USD' "
+        "   and not tags ? 'x_allocated_from'), "
+        "(select sum(billed_cost_usd) from marts.cost_attribution where counts_in_totals), "
+        "(select sum(cost_usd) from marts.cfo_cost_by_quarter where scope = 'all'), "
+        "(select count(*) from marts.cost_attribution where cost_category is null "
+        "   or department is null or project is null)",
+    )[0]
+    assert ledger > 0
+    assert attributed == pytest.approx(ledger, abs=Decimal("0.01"))
+    assert cfo_all == pytest.approx(ledger, abs=Decimal("0.5"))
+    assert unknown == 0
+    categories = {
+        row[0] for row in _query(url, "select distinct cost_category from marts.cost_attribution")
+    }
+    assert categories <= {"COGS", "R&D", "OpEx", "unallocated"}
+    assert {"COGS", "R&D"} <= categories
+
+
+def test_engineer_time_is_in_the_ledger_from_claude_code_sessions(built):
+    _, _, url = built
+    hours, cost, sessions_hours = _query(
+        url,
+        "select "
+        "(select sum(consumed_quantity) from marts.fct_costs "
+        "   where x_source_system = 'engineer_time'), "
+        "(select sum(billed_cost) from marts.fct_costs where x_source_system = 'engineer_time'), "
+        "(select sum(active_minutes) / 60.0 from marts.claude_code_sessions as sessions "
+        "   join seeds.people on people.email = sessions.user_email where active_minutes > 0)",
+    )[0]
+    assert hours > 0 and cost > 0
+    assert hours == pytest.approx(sessions_hours, rel=Decimal("0.001"))
+
+
+def test_the_reader_role_reads_the_marts_and_nothing_else(built, tmp_path):
+    _, _, url = built
+    role = f"vault_reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'create role "{role}" login')
+    try:
+        done = run_dbt(
+            url,
+            tmp_path,
+            "run",
+            "--select",
+            "pnl_by_month",
+            "--vars",
+            json.dumps({"reader_role": role}),
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
+        parts = urlsplit(url)
+        reader_url = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}").geturl()
+        with psycopg.connect(reader_url) as reader:
+            assert (
+                reader.execute("select count(*) from marts.cfo_cost_by_quarter").fetchone()[0] > 0
+            )
+        for table in (
+            "raw.anthropic_cost_report",
+            "seeds.people",
+            "staging.stg_aws__cost_explorer",
+        ):
+            with (
+                psycopg.connect(reader_url) as reader,
+                pytest.raises(psycopg.errors.InsufficientPrivilege),
+            ):
+                reader.execute(f"select 1 from {table} limit 1")
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'drop owned by "{role}"')
+            admin.execute(f'drop role "{role}"')
+
+
+def test_dbt_docs_describe_every_mart_and_each_of_its_columns(built, tmp_path):
+    _, _, url = built
+    done = run_dbt(url, tmp_path, "docs", "generate")
+    assert done.returncode == 0, done.stdout[-3000:]
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
+    marts = {
+        unique_id: entry
+        for unique_id, entry in catalog["nodes"].items()
+        if entry["metadata"]["schema"] == "marts"
+    }
+    assert len(marts) >= 15
+    undocumented = []
+    for unique_id, entry in marts.items():
+        node = manifest["nodes"][unique_id]
+        if not node["description"].strip():
+            undocumented.append(unique_id)
+        described = {
+            name.lower(): column["description"].strip() for name, column in node["columns"].items()
+        }
+        undocumented += [
+            f"{unique_id}.{name}" for name in entry["columns"] if not described.get(name.lower())
+        ]
+    assert not undocumented

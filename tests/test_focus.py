@@ -767,7 +767,7 @@ def ledger(module_database, tmp_path_factory):
     # hundreds, would double the module's time, and prove nothing about FOCUS files.
     for args in (
         ["build", "--select", "+fct_costs", "--resource-type", "seed", "--resource-type", "model"],
-        ["test", "--select", "stg_focus__rows", "int_costs__focus", "fct_costs"],
+        ["test", "--select", "source:focus", "stg_focus__rows", "int_costs__focus", "fct_costs"],
     ):
         dbt = subprocess.run(
             [
