@@ -12,22 +12,21 @@ documented rule for missing days.
 
 import csv
 import json
-import os
 import random
 import subprocess
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from statistics import StatisticsError, correlation
 
 import psycopg
 import pytest
 import yaml
+from conftest import run_dbt
 
 from orchestration.dbt.assets import ensure_sources_exist
-from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_executable
-from orchestration.warehouse.connection import WarehouseResource, dbt_env
+from orchestration.dbt.project import DBT_PROJECT_DIR
+from orchestration.warehouse.connection import WarehouseResource
 
 MARTS = ("daily_metric_series", "metric_correlations")
 OWN_NODES = (
@@ -42,30 +41,6 @@ MODELS_YML = DBT_PROJECT_DIR / "models" / "marts" / "cross_system" / "_cross_sys
 FIRST_DAY = date(2026, 10, 1)
 DAYS = 30
 GAP = FIRST_DAY + timedelta(days=10)  # no row for any loaded series on this day
-
-
-def _dbt(url: str, target: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            dbt_executable(),
-            *args,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-        ],
-        env={
-            **os.environ,
-            **dbt_env(url),
-            "DBT_TARGET_PATH": str(target / "target"),
-            "DBT_LOG_PATH": str(target / "logs"),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        },
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def _shipped_pairs() -> list[dict[str, str]]:
@@ -154,7 +129,7 @@ def built(module_database, tmp_path_factory) -> Built:
     url = module_database
     ensure_sources_exist(WarehouseResource(url=url))
     target = tmp_path_factory.mktemp("dbt")
-    upstream = _dbt(
+    upstream = run_dbt(
         url,
         target,
         "build",
@@ -169,7 +144,7 @@ def built(module_database, tmp_path_factory) -> Built:
     assert upstream.returncode == 0, upstream.stdout[-4000:]
     named = {pair[column] for pair in _shipped_pairs() for column in ("series_x", "series_y")}
     loaded = _load(url, named)
-    return Built(url, loaded, _dbt(url, target, "build", "--select", *OWN_NODES))
+    return Built(url, loaded, run_dbt(url, target, "build", "--select", *OWN_NODES))
 
 
 def _unit_tests() -> list[dict]:

@@ -152,7 +152,15 @@ def built(module_database, tmp_path_factory):
     cast = _cast(_people(module_database))
     sessions = _sessions(cast)
     _write_usage(module_database, sessions, cast)
-    build = run_dbt(module_database, target, "build", "--select", *DEPARTMENT_MODELS)
+    build = run_dbt(
+        module_database,
+        target,
+        "build",
+        "--select",
+        *DEPARTMENT_MODELS,
+        SESSION_CHECK,
+        ADOPTION_CHECK,
+    )
     results = json.loads((target / "target" / "run_results.json").read_text())["results"]
     return {
         "url": module_database,

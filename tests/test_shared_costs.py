@@ -7,21 +7,24 @@ unit tests, column tests and the two reconciliation tests. The expected shares b
 worked out by hand from those rows and the demo's pools in seeds/shared_cost_pools.csv.
 """
 
-import os
 import re
 import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import run_dbt
 
 from orchestration.dbt.assets import ensure_sources_exist
-from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_executable
-from orchestration.warehouse.connection import WarehouseResource, dbt_env
+from orchestration.warehouse.connection import WarehouseResource
 
 MARTS = ("shared_cost_allocations", "shared_cost_totals")
+# The reconciliations read the ledger as well as the marts, so they are selected by name.
+CHECKS = (
+    "assert_shared_cost_totals_equal_the_ledger",
+    "assert_shared_cost_allocations_add_up_to_each_shared_line",
+)
 JULY, AUGUST = "2026-07-01", "2026-08-01"
 
 # x_cost_id, source, kind, month, USD, counts in totals, department, project, customer.
@@ -34,30 +37,6 @@ LEDGER = [
     ("pods", "kubernetes", "infrastructure", JULY, "999", False, "customer-success", "checkout-assistant", "unallocated"),
     ("dd-august", "datadog", "saas", AUGUST, "10", True, "engineering", "unallocated", "unallocated"),
 ]  # fmt: skip
-
-
-def _dbt(url: str, target: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            dbt_executable(),
-            *args,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-        ],
-        env={
-            **os.environ,
-            **dbt_env(url),
-            "DBT_TARGET_PATH": str(target / "target"),
-            "DBT_LOG_PATH": str(target / "logs"),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        },
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def _write_ledger(url: str) -> None:
@@ -81,7 +60,7 @@ def built(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     yields the database URL and the dbt target folder."""
     target = tmp_path_factory.mktemp("dbt")
     ensure_sources_exist(WarehouseResource(url=module_database))
-    upstream = _dbt(
+    upstream = run_dbt(
         module_database,
         target,
         "build",
@@ -104,7 +83,7 @@ def built(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def marts_build(built: tuple) -> subprocess.CompletedProcess:
     """dbt build of the two marts: unit tests first, then each model and its data tests."""
     url, target = built
-    return _dbt(url, target, "build", "--select", *MARTS)
+    return run_dbt(url, target, "build", "--select", *MARTS, *CHECKS)
 
 
 def _rows(url: str, sql: str) -> list[tuple]:
@@ -208,7 +187,7 @@ def test_the_reconciliation_tests_catch_a_lost_cent(built, marts_build, changed,
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(changed, {"cents": Decimal("0.01")})
         try:
-            done = _dbt(url, target, "test", "--select", check)
+            done = run_dbt(url, target, "test", "--select", check)
         finally:
             connection.execute(changed, {"cents": Decimal("-0.01")})
     assert done.returncode != 0, done.stdout[-4000:]

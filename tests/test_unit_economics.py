@@ -9,19 +9,17 @@ compared with figures worked out by hand.
 """
 
 import json
-import os
-import subprocess
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import run_dbt
 
 from orchestration.dbt.assets import ensure_sources_exist
-from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_executable
 from orchestration.tracking import Tracker
-from orchestration.warehouse.connection import WarehouseResource, dbt_env
+from orchestration.warehouse.connection import WarehouseResource
 
 MART = "customer_feature_unit_economics"
 FEATURE = "support-copilot"
@@ -29,31 +27,6 @@ LUMEN = "cus_Nw2mF6tYw3QbKe"  # seeds/customers.csv: Lumen Health Partners
 KESTREL = "cus_Nw7pR2vXc9HdJa"  # seeds/customers.csv: Kestrel Freight
 NOVEMBER = datetime(2026, 11, 1, tzinfo=UTC)
 FULL_VIEWS = ("stg_product__usage_events", "int_fx_rates")
-
-
-def _dbt(url: str, target: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        **dbt_env(url),
-        "DBT_TARGET_PATH": str(target / "target"),
-        "DBT_LOG_PATH": str(target / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    return subprocess.run(
-        [
-            dbt_executable(),
-            *args,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def _track_requests(url: str, spool: Path) -> None:
@@ -163,7 +136,7 @@ def built(module_database, tmp_path_factory):
     """The mart built over the hand-made month; yields (database URL, dbt's run results)."""
     target = tmp_path_factory.mktemp("dbt")
     ensure_sources_exist(WarehouseResource(url=module_database))
-    upstream = _dbt(
+    upstream = run_dbt(
         module_database,
         target,
         "build",
@@ -179,11 +152,13 @@ def built(module_database, tmp_path_factory):
     )
     assert upstream.returncode == 0, upstream.stdout[-4000:]
     # An --empty view stays empty: the views the mart reads are made again in full.
-    views = _dbt(module_database, target, "run", "--select", *FULL_VIEWS)
+    views = run_dbt(module_database, target, "run", "--select", *FULL_VIEWS)
     assert views.returncode == 0, views.stdout[-4000:]
     _track_requests(module_database, tmp_path_factory.mktemp("spool"))
     _insert_costs_and_revenue(module_database)
-    mart = _dbt(module_database, target, "build", "--select", MART)
+    # The reconciliation reads cost_attribution as well as the mart: selected by name.
+    check = "assert_unit_economics_keeps_every_feature_cost"
+    mart = run_dbt(module_database, target, "build", "--select", MART, check)
     assert mart.returncode == 0, mart.stdout[-4000:]
     results = json.loads((target / "target" / "run_results.json").read_text())
     yield module_database, results["results"]
