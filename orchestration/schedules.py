@@ -36,6 +36,10 @@ MAX_STALE_PARTITIONS = 62
 CHARGE_PERIOD_START_KEY = "vault/charge_period_start"
 CHARGE_PERIOD_END_KEY = "vault/charge_period_end"
 
+# Run tag naming the source a collect run loads; the run queue's tag_concurrency_limits
+# (deploy/dagster.yaml, deploy/helm/values.yaml) cap how many runs of one source run at once.
+SOURCE_TAG = "vault/source"
+
 
 def partitions_to_refresh(
     partitions_def: dg.TimeWindowPartitionsDefinition, now: datetime, lookback: int
@@ -61,6 +65,7 @@ def build_source_schedule(
         collect_job_name(source),
         selection=dg.AssetSelection.assets(*(spec.asset_key for spec in specs)),
         description=f"Collect every {source} raw table for one partition.",
+        tags={SOURCE_TAG: source},
     )
     cron = "5 * * * *" if specs[0].partitioning == "hourly" else f"0 {hour_utc} * * *"
 

@@ -51,7 +51,7 @@ from psycopg import sql
 
 from orchestration.clients.file_store import FileLocation, FileStore, LocationError, StoredFile
 from orchestration.collectors.framework import DEFAULT_RETRY_POLICY, WAREHOUSE_KEY
-from orchestration.schedules import CHARGE_PERIOD_END_KEY, CHARGE_PERIOD_START_KEY
+from orchestration.schedules import CHARGE_PERIOD_END_KEY, CHARGE_PERIOD_START_KEY, SOURCE_TAG
 from orchestration.warehouse.connection import WarehouseResource
 from orchestration.warehouse.loader import (
     RAW_SCHEMA,
@@ -486,6 +486,7 @@ def build_file_schedule(
         f"collect_{source}_files",
         selection=dg.AssetSelection.assets(*(spec.asset_key for spec in specs)),
         description=f"Import the new and changed {source} files.",
+        tags={SOURCE_TAG: source},
     )
     schedule = dg.ScheduleDefinition(
         name=f"collect_{source}_files_schedule",
