@@ -1,12 +1,13 @@
 """`vault`: the command line for the warehouse, the sandbox, the demo and the Dagster UI.
 
-vault db url | env | start | stop | status
+vault db url | env | init | roles [--department-reader ROLE=DEPARTMENT] | start | stop | status
 vault sandbox [--port N]
 vault demo [--days N]
 vault dev [--port N]
 vault report costs [--days N]
 vault report cfo|department|project|customer|forecast|all [--format table|json|csv] [--html FILE]
 vault classify SESSION_ID CLASS
+vault doctor [--no-sources]
 vault prices update FILE [--effective-from DATE] [--dry-run] [--seed PATH] [--providers ...]
 """
 
@@ -59,17 +60,27 @@ def cmd_db(args: argparse.Namespace) -> int:
             _out(f"embedded warehouse stopped (data in {server.data_dir})")
         return 0
     url = warehouse_url()
+    if args.action == "roles":
+        from orchestration.warehouse.roles import run_roles_command
+
+        return run_roles_command(url, args.department_reader or [], _out, _err)
     if args.action == "init":
         from orchestration.collectors.registry import discover_collectors
         from orchestration.custom.collectors import ensure_custom_tables
         from orchestration.warehouse.loader import ensure_raw_tables
         from orchestration.warehouse.push import INGEST_ROLE, grant_ingest
+        from orchestration.warehouse.roles import hand_over_to_owner
+        from orchestration.warehouse.timescale import enable_timescaledb
 
         with psycopg.connect(url, autocommit=True) as conn:
+            if timescale_note := enable_timescaledb(conn):
+                _out(timescale_note)
             for spec in discover_collectors():
                 ensure_raw_tables(conn, spec.table)
             ensure_custom_tables(conn)
             grant_ingest(conn)
+            for line in hand_over_to_owner(conn):
+                _out(line)
         _out(f"raw tables ready in {redact(url)}; role {INGEST_ROLE} may insert push events")
         return 0
     if args.action == "env":
@@ -280,6 +291,17 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- vault doctor --------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from orchestration.monitoring.doctor import render, run_checks
+
+    findings = run_checks(probe_sources=not args.no_sources)
+    _out(render(findings))
+    return 1 if any(finding.status == "fail" for finding in findings) else 0
+
+
 # -- vault dev -----------------------------------------------------------------------------
 
 
@@ -355,7 +377,13 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
 
     db = commands.add_parser("db", help="the warehouse: print its URL, start or stop it")
-    db.add_argument("action", choices=["url", "env", "init", "start", "stop", "status"])
+    db.add_argument("action", choices=["url", "env", "init", "roles", "start", "stop", "status"])
+    db.add_argument(
+        "--department-reader",
+        action="append",
+        metavar="ROLE=DEPARTMENT",
+        help="with roles: a login role that sees only DEPARTMENT's rows (repeatable)",
+    )
     db.set_defaults(run=cmd_db)
 
     sandbox = commands.add_parser("sandbox", help="serve the fictional company's vendor APIs")
@@ -387,6 +415,14 @@ def parser() -> argparse.ArgumentParser:
     classify.add_argument("session_id", help="the session's id (its transcript file's name)")
     classify.add_argument("task_class", help="e.g. bug_fix or customer_work (see the README)")
     classify.set_defaults(run=cmd_classify)
+
+    doctor = commands.add_parser(
+        "doctor", help="check the warehouse, each source, freshness and roles; say how to fix"
+    )
+    doctor.add_argument(
+        "--no-sources", action="store_true", help="skip the requests to the sources' APIs"
+    )
+    doctor.set_defaults(run=cmd_doctor)
 
     prices = commands.add_parser("prices", help="the model price seed")
     prices_actions = prices.add_subparsers(dest="action", required=True)

@@ -47,7 +47,13 @@ def grant_ingest(conn: psycopg.Connection, role: str = INGEST_ROLE) -> None:
     with conn.transaction():
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
         if not exists:
-            conn.execute(sql.SQL("create role {} login").format(sql.Identifier(role)))
+            # Roles belong to the server, not the database: an init in another database may
+            # create it between the check and here, which is as good.
+            try:
+                with conn.transaction():
+                    conn.execute(sql.SQL("create role {} login").format(sql.Identifier(role)))
+            except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                pass
         conn.execute(
             sql.SQL("grant usage on schema {} to {}").format(
                 sql.Identifier(RAW_SCHEMA), sql.Identifier(role)

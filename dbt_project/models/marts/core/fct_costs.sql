@@ -9,6 +9,10 @@
             {'columns': ['charge_period_start']},
             {'columns': ['x_source_system', 'charge_period_start']},
         ],
+        post_hook="{{ timescale_fact_table(
+            'charge_period_start', 'x_cost_id', 'x_source_system',
+            'timescale_costs_chunk_interval'
+        ) }}",
     )
 }}
 

@@ -9,6 +9,10 @@
             {'columns': ['observed_at']},
             {'columns': ['metric_type', 'observed_at']},
         ],
+        post_hook="{{ timescale_fact_table(
+            'observed_at', 'metric_id', 'metric_type',
+            'timescale_metrics_chunk_interval'
+        ) }}",
     )
 }}
 
