@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -1117,11 +1118,56 @@ class ScheduleConfig(_Section):
     transform_hour_utc: Annotated[int, Field(ge=0, le=23)] = 3
 
 
+EnvName = Annotated[str, AfterValidator(check_env_name)]
+
+
+class WebhookConfig(_Section):
+    """A Slack-compatible incoming webhook: alerts are POSTed as JSON with a `text` field."""
+
+    url_env: EnvName = "VAULT_ALERT_WEBHOOK_URL"
+    """The environment variable holding the webhook's URL (the URL is the secret)."""
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+
+
+class EmailConfig(_Section):
+    """Alerts by e-mail through an SMTP server."""
+
+    host: Annotated[str, Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    """`starttls` upgrades a plain connection (port 587), `ssl` connects with TLS (port 465),
+    `none` sends in the clear (a relay on the same host only)."""
+    username: str | None = None
+    password_env: EnvName | None = None
+    """The environment variable holding the SMTP password, when the server wants a login."""
+    from_address: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
+    to: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]], Field(min_length=1)]
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 30.0
+
+
+class AlertsConfig(_Section):
+    """Where budget, feature-health, freshness and run-failure alerts go; none: logged only."""
+
+    webhook: WebhookConfig | None = None
+    email: EmailConfig | None = None
+
+
+class FreshnessConfig(_Section):
+    """How old the newest load of a table may be before its freshness check fails."""
+
+    raw_max_age_hours: Annotated[float, Field(gt=0, le=24 * 90)] = 36.0
+    """Raw tables (a daily source collects once a day, and a day late is tolerated)."""
+    marts_max_age_hours: Annotated[float, Field(gt=0, le=24 * 90)] = 30.0
+    """Marts (rebuilt by the nightly transform)."""
+
+
 class VaultConfig(_Section):
     start_date: date = date(2026, 1, 1)
     """The first daily partition. Backfills can reach back to it, not before."""
     sources: SourcesConfig = SourcesConfig()
     schedules: ScheduleConfig = ScheduleConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    freshness: FreshnessConfig = FreshnessConfig()
 
     def enabled_sources(self) -> dict[str, _Section]:
         return {

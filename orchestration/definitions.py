@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from orchestration.alerts.sensors import build_alert_sensors
 from orchestration.collectors.files import (
     FileCollector,
     build_file_collector_asset,
@@ -14,6 +15,11 @@ from orchestration.custom.collectors import custom_collectors, shared_table_asse
 from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import ensure_manifest
 from orchestration.forecast.asset import build_cost_forecast_asset
+from orchestration.monitoring.freshness import (
+    build_freshness_sensor,
+    collector_freshness,
+    mart_freshness,
+)
 from orchestration.resources import build_resources
 from orchestration.schedules import build_source_schedule, build_transform_schedule
 from orchestration.warehouse.push import PUSH_TABLES
@@ -71,6 +77,10 @@ def build_definitions(config: VaultConfig) -> dg.Definitions:
     )
     jobs.append(job)
     schedules.append(schedule)
+    # Budget and feature-health alerts after each transform run; an alert for every failed run.
+    sensors = build_alert_sensors(config.alerts, job)
+    # Hourly: sources whose raw tables had no load within freshness.raw_max_age_hours.
+    sensors.append(build_freshness_sensor(config))
 
     # Push sources have no collector: clients insert their events (orchestration/warehouse/push.py).
     push_tables = [
@@ -85,14 +95,14 @@ def build_definitions(config: VaultConfig) -> dg.Definitions:
 
     return dg.Definitions(
         assets=[
-            *collector_assets,
+            *collector_freshness(collector_assets, config.freshness),
             *shared_table_assets(specs),
             *push_tables,
-            *dbt_assets,
-            *mart_assets,
+            *mart_freshness([*dbt_assets, *mart_assets], config.freshness),
         ],
         jobs=jobs,
         schedules=schedules,
+        sensors=sensors,
         resources=build_resources(config),
     )
 

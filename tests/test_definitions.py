@@ -1,6 +1,6 @@
 """The code location: what loads, how assets are keyed and grouped, and the pure helpers."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -164,3 +164,31 @@ def test_collector_spec_names_its_resources():
     assert asset.key == dg.AssetKey(["raw", "demo_things"])
     assert asset.required_resource_keys - {"io_manager"} == {"warehouse", "client_a", "client_b"}
     assert asset.descriptions_by_key[asset.key] == "Things per day."
+
+
+def test_every_collector_and_mart_has_a_freshness_policy_from_vault_yaml(defs):
+    graph = defs.resolve_asset_graph()
+    nodes = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    collectors = [
+        name for name, node in nodes.items() if name.startswith("raw/") and node.is_materializable
+    ]
+    marts = [name for name in nodes if name.startswith("marts/")]
+    assert "marts/fct_costs" in marts and "marts/cost_forecasts" in marts
+    for name in collectors:
+        policy = nodes[name].freshness_policy
+        assert policy.fail_window.to_timedelta() == timedelta(hours=36), name
+        assert policy.warn_window.to_timedelta() == timedelta(hours=27), name
+    for name in marts:
+        assert nodes[name].freshness_policy.fail_window.to_timedelta() == timedelta(hours=30), name
+    # Views upstream of the marts, and tables clients push into, carry no policy.
+    assert nodes["staging/stg_anthropic__cost_items"].freshness_policy is None
+    assert nodes["raw/product_usage_events"].freshness_policy is None
+
+
+def test_freshness_ages_come_from_vault_yaml(tmp_path):
+    path = tmp_path / "vault.yaml"
+    path.write_text("freshness:\n  raw_max_age_hours: 8\n  marts_max_age_hours: 12\n")
+    graph = build_definitions(load_config(path)).resolve_asset_graph()
+    policy = graph.get(dg.AssetKey(["marts", "fct_costs"])).freshness_policy
+    assert policy.fail_window.to_timedelta() == timedelta(hours=12)
+    assert policy.warn_window.to_timedelta() == timedelta(hours=9)

@@ -1,0 +1,1 @@
+"""Watching the vault itself: freshness checks on every source and mart, and `vault doctor`."""
