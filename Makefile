@@ -21,8 +21,12 @@ demo: $(INSTALLED)
 dev: $(INSTALLED)
 	$(BIN)/vault dev
 
+# Test modules run on TEST_WORKERS processes, a module's tests together on one of them (they
+# share its database and dbt build); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
+
 test: $(INSTALLED)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -6,6 +6,7 @@ manifest is missing or older than a file of the project, so a stale manifest nev
 model.
 """
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -17,7 +18,15 @@ from dagster_dbt import DbtProject
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-_PROJECT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "seeds", "macros", "tests")
+_PROJECT_INPUTS = (
+    "dbt_project.yml",
+    "profiles.yml",
+    "models",
+    "seeds",
+    "macros",
+    "materializations",
+    "tests",
+)
 
 
 class DbtProjectError(RuntimeError):
@@ -59,9 +68,23 @@ def manifest_is_current() -> bool:
 
 
 def ensure_manifest() -> Path:
-    """Parse the dbt project if its manifest is missing or stale; returns the manifest path."""
+    """Parse the dbt project if its manifest is missing or stale; returns the manifest path.
+
+    Processes that start together (a code server and the daemon, parallel test workers) parse
+    one at a time under a file lock, and the later ones find the manifest current.
+    """
     if manifest_is_current():
         return manifest_path()
+    lock_path = manifest_path().parent / ".parse.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not manifest_is_current():
+            _parse()
+    return manifest_path()
+
+
+def _parse() -> None:
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     result = subprocess.run(
         [
@@ -80,4 +103,3 @@ def ensure_manifest() -> Path:
     )
     if result.returncode != 0:
         raise DbtProjectError(f"dbt parse failed:\n{result.stdout}\n{result.stderr}".strip())
-    return manifest_path()

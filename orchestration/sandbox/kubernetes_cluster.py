@@ -136,10 +136,11 @@ def _project_workloads(slug: str) -> tuple[WorkloadSpec, ...]:
         ),
         "support-copilot": (
             WorkloadSpec(slug, "Deployment", "support-copilot", "general",
-                         (ContainerSpec("copilot", "1", "2Gi", load=0.5),), replicas=2,
+                         (ContainerSpec("copilot", "1.5", "2Gi", load=0.35),), replicas=2,
                          labels=app),
             WorkloadSpec(slug, "Deployment", "embedding-worker", "general",
-                         (ContainerSpec("worker", "1.5", "3Gi", load=1.1),), labels=app),
+                         # Asks for a quarter core and always uses more: charged its use.
+                         (ContainerSpec("worker", "250m", "3Gi", load=4.0),), labels=app),
         ),
         "knowledge-search": (
             WorkloadSpec(slug, "Deployment", "search-service", "general",
