@@ -1153,7 +1153,7 @@ class AlertsConfig(_Section):
 
 
 class FreshnessConfig(_Section):
-    """How old the newest load of a table may be before its freshness check fails."""
+    """How long a table may go without a new load: freshness policies, alerts, the doctor."""
 
     raw_max_age_hours: Annotated[float, Field(gt=0, le=24 * 90)] = 36.0
     """Raw tables (a daily source collects once a day, and a day late is tolerated)."""

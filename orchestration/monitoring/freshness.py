@@ -6,8 +6,8 @@ ages `vault.yaml`'s `freshness` section allows: `raw_max_age_hours` for collecto
 of the age. Any materialisation counts, whichever partition it wrote: a daily collector that
 ran last night is fresh even when it reloaded an older day.
 
-Dagster's daemon evaluates the policies when the instance enables it
-(`freshness: {enabled: true}` in dagster.yaml, as in deploy/); no sensor is needed.
+Dagster's daemon evaluates the policies, no sensor needed (on by default; `freshness:
+{enabled: false}` in dagster.yaml turns it off).
 
 Push tables have no materialisations (clients insert into them directly). The data itself
 is judged by the newest row's `loaded_at`: `vault doctor` shows it, and the `freshness_alerts`
