@@ -9,9 +9,9 @@ from orchestration.collectors.files import (
     build_file_schedule,
 )
 from orchestration.collectors.framework import build_collector_asset, partitions_for
-from orchestration.collectors.registry import discover_collectors
+from orchestration.collectors.registry import enabled_collectors
 from orchestration.config import VaultConfig, load_config
-from orchestration.custom.collectors import custom_collectors, shared_table_assets
+from orchestration.custom.collectors import shared_table_assets
 from orchestration.dbt.assets import build_dbt_assets
 from orchestration.dbt.project import ensure_manifest
 from orchestration.forecast.asset import build_cost_forecast_asset
@@ -27,13 +27,7 @@ from orchestration.warehouse.push import PUSH_TABLES
 
 def build_definitions(config: VaultConfig) -> dg.Definitions:
     enabled = config.enabled_sources()
-    specs = [
-        spec
-        for spec in discover_collectors()
-        if spec.source in enabled and spec.is_enabled(enabled[spec.source])
-    ]
-    # The vault.yaml-only sources (HTTP APIs, SQL queries, log files): a collector per entry.
-    specs += custom_collectors(config)
+    specs = enabled_collectors(config)
     # File collectors import files as they arrive: unpartitioned, on their own schedule.
     file_specs = [spec for spec in specs if isinstance(spec, FileCollector)]
     window_specs = [spec for spec in specs if not isinstance(spec, FileCollector)]

@@ -252,18 +252,25 @@ def _location(run: dg.DagsterRun) -> str | None:
     return run.remote_job_origin.location_name if run.remote_job_origin else None
 
 
+def sensor_default_status(config: AlertsConfig) -> dg.DefaultSensorStatus:
+    """Alert sensors run from the start when a channel is configured; else they wait to be
+    turned on (their alerts would only be logged)."""
+    if config.webhook is not None or config.email is not None:
+        return dg.DefaultSensorStatus.RUNNING
+    return dg.DefaultSensorStatus.STOPPED
+
+
+def deliver(config: AlertsConfig, alerts: list[Alert]) -> str:
+    """Send `alerts` once each through `config`'s channels; raise when a delivery failed (the
+    sensor's tick then fails, and the next evaluation retries it); else say what was sent."""
+    report = send_once(Notifier.from_config(config), alerts, warehouse_url())
+    report.raise_for_failures()
+    return f"{len(report.sent)} alert deliveries sent, {len(report.already_sent)} sent before"
+
+
 def build_alert_sensors(config: AlertsConfig, transform_job: Any) -> list[dg.SensorDefinition]:
     """The budget, feature-health and run-failure sensors, delivering through `config`."""
-    default_status = (
-        dg.DefaultSensorStatus.RUNNING
-        if config.webhook is not None or config.email is not None
-        else dg.DefaultSensorStatus.STOPPED
-    )
-
-    def deliver(alerts: list[Alert]) -> str:
-        report = send_once(Notifier.from_config(config), alerts, warehouse_url())
-        report.raise_for_failures()
-        return f"{len(report.sent)} alert deliveries sent, {len(report.already_sent)} sent before"
+    default_status = sensor_default_status(config)
 
     @dg.run_status_sensor(
         name=BUDGET_SENSOR,
@@ -276,7 +283,7 @@ def build_alert_sensors(config: AlertsConfig, transform_job: Any) -> list[dg.Sen
         months = budget_months(context.dagster_run.tags, datetime.now(UTC).date())
         with psycopg.connect(warehouse_url(), connect_timeout=10) as conn:
             alerts = budget_alerts(conn, months)
-        summary = deliver(alerts)
+        summary = deliver(config, alerts)
         return dg.SkipReason(f"budgets, {', '.join(f'{m:%Y-%m}' for m in months)}: {summary}")
 
     @dg.run_status_sensor(
@@ -290,7 +297,7 @@ def build_alert_sensors(config: AlertsConfig, transform_job: Any) -> list[dg.Sen
         first, last = health_days(context.dagster_run.tags, datetime.now(UTC).date())
         with psycopg.connect(warehouse_url(), connect_timeout=10) as conn:
             alerts = feature_health_alerts(conn, first, last)
-        summary = deliver(alerts)
+        summary = deliver(config, alerts)
         return dg.SkipReason(f"feature health, {first} .. {last}: {summary}")
 
     @dg.run_failure_sensor(
@@ -312,7 +319,7 @@ def build_alert_sensors(config: AlertsConfig, transform_job: Any) -> list[dg.Sen
             limit=50,
         )
         earlier = [r for r in recent if r.run_id != run.run_id and _location(r) == _location(run)]
-        summary = deliver([alert, *_failure_alerts_for_runs(context.instance, earlier)])
+        summary = deliver(config, [alert, *_failure_alerts_for_runs(context.instance, earlier)])
         return dg.SkipReason(f"run {run.run_id} of {run.job_name}: {summary}")
 
     return [_budget_sensor, _feature_health_sensor, _run_failure_sensor]

@@ -10,6 +10,8 @@ import pkgutil
 import assets
 from orchestration.collectors.files import FileCollector
 from orchestration.collectors.framework import Collector
+from orchestration.config import VaultConfig
+from orchestration.custom.collectors import custom_collectors
 
 
 def discover_collectors() -> list[Collector | FileCollector]:
@@ -25,3 +27,15 @@ def discover_collectors() -> list[Collector | FileCollector]:
     if duplicates:
         raise ValueError(f"more than one collector writes raw table(s) {', '.join(duplicates)}")
     return found
+
+
+def enabled_collectors(config: VaultConfig) -> list[Collector | FileCollector]:
+    """The collectors `config` turns on: each enabled source's own (those its section does
+    not switch off), then one per vault.yaml-only entry (HTTP APIs, SQL queries, log files)."""
+    enabled = config.enabled_sources()
+    specs = [
+        spec
+        for spec in discover_collectors()
+        if spec.source in enabled and spec.is_enabled(enabled[spec.source])
+    ]
+    return [*specs, *custom_collectors(config)]

@@ -246,17 +246,10 @@ def _source_failure(area: str, error: Exception) -> Finding:
 
 
 def raw_tables(config: VaultConfig) -> dict[str, str]:
-    """Raw table -> the source that fills it, for every enabled source."""
-    from orchestration.collectors.registry import discover_collectors
-    from orchestration.custom.collectors import custom_collectors
+    """Raw table -> the source that fills it, for every enabled collector."""
+    from orchestration.collectors.registry import enabled_collectors
 
-    enabled = config.enabled_sources()
-    tables = {
-        spec.table: spec.source
-        for spec in [*discover_collectors(), *custom_collectors(config)]
-        if spec.source in enabled and spec.is_enabled(enabled[spec.source])
-    }
-    return dict(sorted(tables.items()))
+    return dict(sorted((spec.table, spec.source) for spec in enabled_collectors(config)))
 
 
 def _exists(conn: psycopg.Connection, schema: str, table: str) -> bool:

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import psycopg
 
-from orchestration.alerts.notifier import Alert, Notifier
-from orchestration.alerts.state import send_once
+from orchestration.alerts.notifier import Alert
+from orchestration.alerts.sensors import deliver, sensor_default_status
 from orchestration.config import FreshnessConfig, VaultConfig
 from orchestration.monitoring.doctor import source_table_ages
 from orchestration.warehouse.connection import warehouse_url
@@ -104,25 +104,16 @@ def _hours(age: timedelta) -> str:
 
 def build_freshness_sensor(config: VaultConfig) -> dg.SensorDefinition:
     """Hourly: alert on every enabled source whose raw tables went stale (once a day each)."""
-    configured = config.alerts.webhook is not None or config.alerts.email is not None
 
     @dg.sensor(
         name=FRESHNESS_SENSOR,
         minimum_interval_seconds=3600,
-        default_status=(
-            dg.DefaultSensorStatus.RUNNING if configured else dg.DefaultSensorStatus.STOPPED
-        ),
+        default_status=sensor_default_status(config.alerts),
         description="Hourly: sources whose raw tables had no load within raw_max_age_hours.",
     )
     def _freshness_sensor(context: dg.SensorEvaluationContext):
-        url = warehouse_url()
-        with psycopg.connect(url, connect_timeout=10) as conn:
+        with psycopg.connect(warehouse_url(), connect_timeout=10) as conn:
             alerts = stale_source_alerts(conn, config, datetime.now(UTC))
-        report = send_once(Notifier.from_config(config.alerts), alerts, url)
-        report.raise_for_failures()
-        return dg.SkipReason(
-            f"{len(alerts)} stale source(s); {len(report.sent)} alert deliveries sent, "
-            f"{len(report.already_sent)} sent before"
-        )
+        return dg.SkipReason(f"{len(alerts)} stale source(s); {deliver(config.alerts, alerts)}")
 
     return _freshness_sensor
