@@ -222,7 +222,7 @@ def test_a_garbled_page_fails_its_partition_and_keeps_the_previous_load(
 
     routes = {("GET", stripe_api.BALANCE_TRANSACTIONS_PATH): Route(answer, real.fault)}
     with SandboxServer(company, routes=routes) as server:
-        client = _client(server.url, page_size=2)
+        client = _client(server.url, page_size=2, max_retries=1, backoff_s=0)
         loaded = _collect(stripe_balance_transactions, database_url, client, days=3)
         garble["on"] = True
         with pytest.raises(SourceError) as failure:

@@ -42,6 +42,7 @@ class AnthropicAdminClient(dg.ConfigurableResource):
     anthropic_version: str = "2023-06-01"
     timeout_s: float = 30.0
     max_retries: int = 5
+    backoff_s: float = 1.0
     usage_group_by: list[str] = ["model", "workspace_id", "api_key_id"]
     cost_group_by: list[str] = ["workspace_id", "description"]
 
@@ -54,6 +55,7 @@ class AnthropicAdminClient(dg.ConfigurableResource):
             headers={"x-api-key": self.api_key, "anthropic-version": self.anthropic_version},
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
+            backoff_s=self.backoff_s,
         )
 
     def messages_usage(self, start: datetime, end: datetime) -> Iterator[dict[str, Any] | Rejected]:

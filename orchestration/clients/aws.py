@@ -246,7 +246,11 @@ def _records(
         groups = [{"Keys": [], "Metrics": result.get("Total") or {}}]
     for group in groups:
         keys = group.get("Keys") if isinstance(group, Mapping) else None
-        if not isinstance(keys, list) or len(keys) != len(definitions):
+        if (
+            not isinstance(keys, list)
+            or len(keys) != len(definitions)
+            or not all(isinstance(key, str) for key in keys)
+        ):
             yield Rejected(f"a {OPERATION} group's Keys do not match its GroupDefinitions", group)
             continue
         named = [

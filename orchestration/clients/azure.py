@@ -134,6 +134,17 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def _filterable(value: Any) -> bool:
+    """Whether a filter can name `value`: a number, or text that UTF-8 can carry."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, sent as a JSON escape
+            return False
+        return True
+    return isinstance(value, int | float)
+
+
 class AzureCostClient(dg.ConfigurableResource):
     """Cost Management Query API over scopes, token from azure-identity's credential chain."""
 
@@ -146,6 +157,7 @@ class AzureCostClient(dg.ConfigurableResource):
     api_version: str = "2023-03-01"
     timeout_s: float = 60.0
     max_retries: int = 5
+    backoff_s: float = 1.0
     credential: str = "default"
 
     def _credential(self) -> TokenCredential:
@@ -166,6 +178,7 @@ class AzureCostClient(dg.ConfigurableResource):
             headers={"accept": "application/json"},
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
+            backoff_s=self.backoff_s,
             auth=_ArmBearerToken(self._credential(), TOKEN_SCOPE),
         )
 
@@ -247,6 +260,12 @@ class _Query:
         for row in self._rows(groupings[:2]):
             if isinstance(row, Rejected) or _blank(row.get(split)):
                 yield row  # no filter can select an empty value: this row is its only record
+            elif not _filterable(row[split]):
+                yield Rejected(
+                    f"a row of {self.scope} for {self.day} has a {split} that is not a value "
+                    "a filter can name",
+                    row,
+                )
             else:
                 totals[row[split]] = totals.get(row[split], Decimal(0)) + _row_amount(row)
         for value, expected in totals.items():

@@ -89,7 +89,10 @@ def _read_file(
             if not raw.strip():
                 continue
             try:
-                line = json.loads(raw)
+                try:
+                    line = json.loads(raw)
+                except RecursionError:
+                    raise ValueError("nested too deeply to parse") from None
                 if not isinstance(line, dict):
                     raise ValueError("not a JSON object")
             except ValueError as error:

@@ -76,6 +76,7 @@ class DatadogClient(dg.ConfigurableResource):
     app_key: str | None = Field(default=None, description=f"from {APP_KEY_ENV}")
     timeout_s: float = 60.0
     max_retries: int = 5
+    backoff_s: float = 1.0
     queries: list[DatadogQuerySpec] = []
 
     @classmethod
@@ -113,6 +114,7 @@ class DatadogClient(dg.ConfigurableResource):
             },
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
+            backoff_s=self.backoff_s,
             wait_headers=(RATE_LIMIT_RESET_HEADER,),
         )
 

@@ -37,6 +37,7 @@ from orchestration.collectors.http import (
     MissingCredentialError,
     SourceError,
 )
+from orchestration.warehouse.loader import Rejected
 
 TOKEN_ENV = "GITHUB_TOKEN"
 VENDOR = "GitHub"
@@ -108,6 +109,7 @@ class GithubClient(dg.ConfigurableResource):
     token: str | None = Field(default=None, description=f"from {TOKEN_ENV}")
     timeout_s: float = 30.0
     max_retries: int = 5
+    backoff_s: float = 1.0
     organization: str | None = None
     repositories: list[str] = []
     include_archived: bool = False
@@ -115,7 +117,9 @@ class GithubClient(dg.ConfigurableResource):
     pull_request_details: bool = True
     rate_limit_max_wait_s: int = 300
 
-    def commits(self, start: datetime, end: datetime, log: Any) -> Iterator[dict[str, Any]]:
+    def commits(
+        self, start: datetime, end: datetime, log: Any
+    ) -> Iterator[dict[str, Any] | Rejected]:
         """Every commit dated in [start, end) on each repository's default branch."""
         with self._session(log) as session:
             for repository in session.repository_names():
@@ -123,6 +127,9 @@ class GithubClient(dg.ConfigurableResource):
                 try:
                     for page in session.pages(f"/repos/{repository}/commits", params):
                         for commit in page:
+                            if not isinstance(commit, dict):
+                                yield Rejected(f"a commit of {repository} is not an object", commit)
+                                continue
                             if _in_window(_commit_date(commit), start, end):
                                 yield {**commit, "repository": repository}
                 except HttpStatusError as error:
@@ -130,7 +137,9 @@ class GithubClient(dg.ConfigurableResource):
                         raise
                     log.info(f"{repository} has no commits yet (GitHub: 409)")
 
-    def pull_requests(self, start: datetime, end: datetime, log: Any) -> Iterator[dict[str, Any]]:
+    def pull_requests(
+        self, start: datetime, end: datetime, log: Any
+    ) -> Iterator[dict[str, Any] | Rejected]:
         """Pull requests opened, merged or closed in [start, end), with their sizes."""
         with self._session(log) as session:
             for repository in session.repository_names():
@@ -144,6 +153,12 @@ class GithubClient(dg.ConfigurableResource):
                 for page in session.pages(f"/repos/{repository}/pulls", params):
                     older = False
                     for pull in page:
+                        if not isinstance(pull, dict) or not isinstance(pull.get("number"), int):
+                            yield Rejected(
+                                f"a pull request of {repository} is not an object with a number",
+                                pull,
+                            )
+                            continue
                         updated = _parse(pull.get("updated_at"))
                         if updated is not None and updated < start:
                             older = True
@@ -158,24 +173,38 @@ class GithubClient(dg.ConfigurableResource):
                             continue
                         seen.add(number)
                         if self.pull_request_details:
-                            pull = session.get(f"/repos/{repository}/pulls/{number}")
+                            details = session.get(f"/repos/{repository}/pulls/{number}")
+                            if not isinstance(details, dict):
+                                yield Rejected(
+                                    f"pull request {repository}#{number}: its details are not "
+                                    "an object",
+                                    details,
+                                )
+                                continue
+                            pull = details
                         yield {**pull, "repository": repository}
                     if older:
                         break
 
-    def releases(self, start: datetime, end: datetime, log: Any) -> Iterator[dict[str, Any]]:
+    def releases(
+        self, start: datetime, end: datetime, log: Any
+    ) -> Iterator[dict[str, Any] | Rejected]:
         """Releases published in [start, end); drafts have not been published."""
         with self._session(log) as session:
             for repository in session.repository_names():
                 params = {"per_page": self.per_page}
                 for page in session.pages(f"/repos/{repository}/releases", params):
                     for release in page:
+                        if not isinstance(release, dict):
+                            yield Rejected(f"a release of {repository} is not an object", release)
+                            continue
                         if _in_window(_parse(release.get("published_at")), start, end):
                             yield {**release, "repository": repository}
                     # Newest first by creation: once a page reaches releases created
                     # RELEASE_DRAFT_SPAN before the window, older pages hold only releases
                     # published before it (a draft waits less than that to be published).
-                    oldest = _parse(page[-1].get("created_at")) if page else None
+                    last = page[-1] if page else None
+                    oldest = _parse(last.get("created_at")) if isinstance(last, dict) else None
                     if oldest is not None and oldest < start - RELEASE_DRAFT_SPAN:
                         break
 
@@ -206,6 +235,7 @@ class _Session:
             },
             timeout_s=client.timeout_s,
             max_retries=client.max_retries,
+            backoff_s=client.backoff_s,
             is_final=_primary_limit_spent,
         )
 
@@ -356,9 +386,10 @@ def _in_window(moment: datetime | None, start: datetime, end: datetime) -> bool:
 
 def _commit_date(commit: dict[str, Any]) -> datetime | None:
     """When the commit reached the branch as GitHub filters it: the committer date."""
-    details = commit.get("commit") or {}
+    details = commit.get("commit")
     for role in ("committer", "author"):
-        moment = _parse((details.get(role) or {}).get("date"))
+        person = details.get(role) if isinstance(details, dict) else None
+        moment = _parse(person.get("date") if isinstance(person, dict) else None)
         if moment is not None:
             return moment
     return None

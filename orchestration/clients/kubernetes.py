@@ -17,14 +17,15 @@ cost. A metrics API that is not served, or that fails, leaves usage unknown; the
 
 Lists are read in pages (`limit` and `continue`); a continue token that expired mid-list (410)
 restarts the list, so a snapshot is always one consistent list. 429 and 5xx answers are retried
-by urllib3 under the client (honouring Retry-After); what is left fails the partition with a
-`SourceError` naming the API path, the status and the API's own message. Tokens and
-certificates are never part of a message.
+by urllib3 under the client (honouring Retry-After), answers cut short by the client itself;
+what is left fails the partition with a `SourceError` naming the API path, the status and the
+API's own message. Tokens and certificates are never part of a message.
 """
 
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation, localcontext
@@ -127,16 +128,21 @@ def node_price(
     that the node's capacity at those rates costs exactly the price. A node no price reaches is
     charged `rates` for its capacity. ValueError when the node's capacity cannot be read.
     """
-    capacity = (node.get("status") or {}).get("capacity") or {}
+    status = node.get("status") or {}
+    capacity = (status.get("capacity") if isinstance(status, Mapping) else None) or {}
+    if not isinstance(capacity, Mapping):
+        raise ValueError("the node's status.capacity is not an object")
     try:
         cores = parse_quantity(capacity["cpu"])
         gib = parse_quantity(capacity["memory"]) / GIB
         gpus = parse_quantity(capacity.get(GPU_RESOURCE, "0"))
-    except (KeyError, ValueError) as error:
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
         raise ValueError(
             f"the node's status.capacity has no readable cpu and memory: {error}"
         ) from None
     labels = (node.get("metadata") or {}).get("labels") or {}
+    if not isinstance(labels, Mapping):
+        raise ValueError("the node's metadata.labels is not an object")
     kind = instance_type(node)
     price: Decimal | None = None
     source, matched = "rates", None
@@ -256,8 +262,9 @@ class KubernetesClient(dg.ConfigurableResource):
         with self._api() as api:
             core = client.CoreV1Api(api)
             for node in self._list("/api/v1/nodes", core.list_node):
-                name = (node.get("metadata") or {}).get("name")
-                if not name:
+                metadata = node.get("metadata") if isinstance(node, dict) else None
+                name = metadata.get("name") if isinstance(metadata, dict) else None
+                if not name or not isinstance(name, str):
                     yield Rejected("a node without metadata.name", node)
                     continue
                 try:
@@ -375,8 +382,17 @@ class KubernetesClient(dg.ConfigurableResource):
                     if token:
                         kwargs["_continue"] = token
                     page = self._get(path, call, **kwargs)
-                    items.extend(_without_managed_fields(item) for item in page.get("items") or [])
-                    token = (page.get("metadata") or {}).get("continue") or None
+                    listed, metadata = page.get("items") or [], page.get("metadata") or {}
+                    if not isinstance(listed, list) or not isinstance(metadata, dict):
+                        raise SourceError(
+                            f"{VENDOR}: GET {path} answered without an items list and metadata"
+                        )
+                    items.extend(_without_managed_fields(item) for item in listed)
+                    token = metadata.get("continue") or None
+                    if token is not None and not isinstance(token, str):
+                        raise SourceError(
+                            f"{VENDOR}: GET {path} gave a continue token that is not text"
+                        )
                     if token is None:
                         yield from items
                         return
@@ -394,19 +410,31 @@ class KubernetesClient(dg.ConfigurableResource):
         )
 
     def _get(self, path: str, call: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
-        """One GET through the official client, its JSON body, failures as `SourceError`."""
+        """One GET through the official client, its JSON body, failures as `SourceError`.
+
+        An answer that is not JSON (cut short) is asked for again, up to `max_retries` times:
+        urllib3 retries statuses and connections but cannot see a body it does not parse.
+        """
         where = f"{VENDOR}: GET {path}"
-        try:
-            response = call(_preload_content=False, _request_timeout=self.timeout_s, **kwargs)
-            body = json.loads(response.data)
-        except ApiException as error:
-            raise self._api_error(where, path, error, paging="_continue" in kwargs) from None
-        except HTTPError as error:
-            raise SourceError(
-                f"{where}: could not reach the API server ({type(error).__name__}: {error})"
-            ) from None
-        except ValueError:
-            raise SourceError(f"{where}: the answer is not JSON") from None
+        for attempt in range(self.max_retries + 1):
+            try:
+                # A (connect, read) pair: the client ignores a float, and would wait for ever.
+                timeouts = (self.timeout_s, self.timeout_s)
+                response = call(_preload_content=False, _request_timeout=timeouts, **kwargs)
+                body = json.loads(response.data)
+                break
+            except ApiException as error:
+                raise self._api_error(where, path, error, paging="_continue" in kwargs) from None
+            except HTTPError as error:
+                raise SourceError(
+                    f"{where}: could not reach the API server ({type(error).__name__}: {error})"
+                ) from None
+            except ValueError:
+                if attempt == self.max_retries:
+                    raise SourceError(
+                        f"{where}: the answer is not JSON (gave up after {attempt + 1} attempts)"
+                    ) from None
+                time.sleep(self.backoff_s * 2**attempt)
         if not isinstance(body, dict):
             raise SourceError(f"{where}: the answer is not a JSON object")
         return body

@@ -59,6 +59,7 @@ class MixpanelClient(dg.ConfigurableResource):
     segment_limit: int = 1_000
     timeout_s: float = 60.0
     max_retries: int = 5
+    backoff_s: float = 1.0
 
     def event_counts(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
         """One segmentation answer per configured event for the days in [start, end)."""
@@ -75,6 +76,7 @@ class MixpanelClient(dg.ConfigurableResource):
             headers={"accept": "application/json"},
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
+            backoff_s=self.backoff_s,
             auth=httpx.BasicAuth(self.username, self.secret),
         ) as http:
             for event in self.events:

@@ -53,6 +53,7 @@ class OpenAIAdminClient(dg.ConfigurableResource):
     api_key: str | None = Field(default=None, description=f"from {API_KEY_ENV}")
     timeout_s: float = 30.0
     max_retries: int = 5
+    backoff_s: float = 1.0
     usage_endpoints: list[str] = list(USAGE_ENDPOINTS)
     completions_group_by: list[str] = ["project_id", "user_id", "api_key_id", "model", "batch"]
     costs_group_by: list[str] = ["project_id", "line_item"]
@@ -66,6 +67,7 @@ class OpenAIAdminClient(dg.ConfigurableResource):
             headers={"authorization": f"Bearer {self.api_key}"},
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
+            backoff_s=self.backoff_s,
         )
 
     def usage(

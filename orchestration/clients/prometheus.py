@@ -101,6 +101,7 @@ class PrometheusClient(dg.ConfigurableResource):
     basic_auth_password: str | None = Field(default=None, description="from its _env")
     timeout_s: float = 60.0
     max_retries: int = 5
+    backoff_s: float = 1.0
     max_points_per_query: int = PROMETHEUS_MAX_POINTS
     queries: list[PrometheusQuerySpec] = []
 
@@ -145,6 +146,7 @@ class PrometheusClient(dg.ConfigurableResource):
             headers=headers,
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
+            backoff_s=self.backoff_s,
             auth=auth,
         )
 
@@ -227,7 +229,8 @@ class PrometheusClient(dg.ConfigurableResource):
             raise self._query_error(
                 spec, f"expected a range vector (matrix), got {data.get('resultType')!r}"
             )
-        for warning in body.get("warnings") or []:
+        warnings = body.get("warnings") or []
+        for warning in warnings if isinstance(warnings, list) else [warnings]:
             if log is not None:
                 log.warning(f"{VENDOR}: query {spec.name!r} warned: {warning}")
         return data

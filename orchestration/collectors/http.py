@@ -8,9 +8,12 @@ credential-like query parameters masked) and the vendor's own error text; reques
 never logged or shown, so an API key cannot leak through a failure.
 """
 
+import functools
 import json
+import os
 import random
 import re
+import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -128,8 +131,19 @@ def _reject_constant(name: str) -> float:
 
 
 def parse_json(text: str | bytes) -> Any:
-    """Strict JSON: `NaN` and `Infinity`, which Python's parser accepts, are refused."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """Strict JSON: `NaN` and `Infinity`, which Python's parser accepts, are refused, and so
+    is nesting too deep for the parser (a ValueError, as for any other text that is not JSON)."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply to parse") from None
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """httpx's default TLS context, made once per CA setting (`SSL_CERT_FILE`, `SSL_CERT_DIR`)
+    and shared: loading the CA bundle takes about a tenth of a second per client otherwise."""
+    return httpx.create_ssl_context()
 
 
 class HttpSource:
@@ -144,6 +158,7 @@ class HttpSource:
         timeout_s: float = 30.0,
         max_retries: int = 5,
         max_wait_s: float = 120.0,
+        backoff_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         auth: httpx.Auth | None = None,
         wait_headers: Collection[str] = (),
@@ -151,12 +166,19 @@ class HttpSource:
     ) -> None:
         """`is_final(response)` marks an answer with a retryable status that must not be
         retried blindly but raised as `HttpStatusError` for the client to decide (GitHub's
-        exhausted rate limit, whose reset may be an hour away)."""
+        exhausted rate limit, whose reset may be an hour away).
+
+        Without a `Retry-After`, the n-th retry waits `backoff_s * 2**(n-1)` seconds (at most
+        a minute), less a random part of up to half.
+        """
+        if backoff_s < 0:
+            raise ValueError(f"backoff_s must not be negative, not {backoff_s}")
         self.vendor = vendor
         self._is_final = is_final
         self._wait_headers = frozenset(name.lower() for name in wait_headers)
         self.max_retries = max_retries
         self.max_wait_s = max_wait_s
+        self.backoff_s = backoff_s
         self._sleep = sleep
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -164,6 +186,7 @@ class HttpSource:
             timeout=timeout_s,
             follow_redirects=False,
             auth=auth,
+            verify=_tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
         )
 
     def close(self) -> None:
@@ -205,7 +228,7 @@ class HttpSource:
                 return outcome
             if attempt == self.max_retries:
                 raise SourceError(f"{outcome.problem} (gave up after {attempt + 1} attempts)")
-            backoff = min(60.0, 2.0**attempt) * random.uniform(0.5, 1.0)
+            backoff = min(60.0, self.backoff_s * 2.0**attempt) * random.uniform(0.5, 1.0)
             wait = backoff if outcome.retry_after is None else outcome.retry_after
             self._sleep(min(wait, self.max_wait_s))
         raise AssertionError("unreachable")

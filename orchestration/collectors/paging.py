@@ -26,10 +26,11 @@ def cursor_pages(http: HttpSource, path: str, params: Sequence[tuple[str, str]])
         if not isinstance(body, dict) or not body.get("has_more"):
             return
         page = body.get("next_page")
-        if not page or page in seen_pages:
+        if not page or not isinstance(page, str) or page in seen_pages:
+            problem = "no" if not page else "a repeated" if isinstance(page, str) else "a non-text"
             raise SourceError(
                 f"{http.vendor}: GET {path} said has_more but gave "
-                f"{'no' if not page else 'a repeated'} next_page; refusing to loop"
+                f"{problem} next_page; refusing to loop"
             )
         seen_pages.add(page)
 
@@ -42,8 +43,9 @@ def bucket_results(
 ) -> Iterator[dict[str, Any] | Rejected]:
     """Each result of every page, with its bucket's `bounds` fields copied in.
 
-    A result that is not a JSON object cannot be stored as a record and is yielded as
-    `Rejected`; a page without a `data` list is a broken answer and fails the fetch.
+    A result that is not a JSON object, or a bucket whose `results` is not a list, cannot be
+    stored as records and is yielded as `Rejected`; a page without a `data` list is a broken
+    answer and fails the fetch.
     """
     for body in cursor_pages(http, path, params):
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
@@ -52,8 +54,12 @@ def bucket_results(
             if not isinstance(bucket, dict):
                 yield Rejected(f"a bucket in {path} is not an object", bucket)
                 continue
+            results = bucket.get("results")
+            if results is not None and not isinstance(results, list):
+                yield Rejected(f"a bucket in {path} has results that are not a list", bucket)
+                continue
             copied = {field: bucket.get(field) for field in bounds}
-            for result in bucket.get("results") or []:
+            for result in results or []:
                 if isinstance(result, dict):
                     yield {**copied, **result}
                 else:

@@ -300,6 +300,8 @@ class HttpApiEntry(_Source):
     mapping: JsonMapping
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     max_retries: Annotated[int, Field(ge=0, le=20)] = 5
+    backoff_s: Annotated[float, Field(ge=0, le=60)] = 1.0
+    """The first retry's wait when the API names none (`Retry-After`); it doubles each time."""
     max_pages: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     """A partition asking for more pages than this fails rather than looping for ever."""
 

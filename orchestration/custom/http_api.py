@@ -11,8 +11,10 @@ masked (`HttpSource`).
 Paging styles: `cursor` (a path in the answer -> a request parameter; a repeated cursor is
 refused rather than looped on), `page` (page numbers until an empty or short page), `offset`
 (offset and limit until a short page) and `link` (the `Link` header's rel="next", which must
-stay on the configured URL's origin so a credential header never goes elsewhere). A page that is
-not JSON is retried by `HttpSource` and then fails the partition, leaving its previous rows.
+stay on the configured URL's origin so a credential header never goes elsewhere). A numbered
+or offset page holding exactly the records of the page before it is refused too: an API that
+ignores the page parameter would otherwise load every record twice. A page that is not JSON
+is retried by `HttpSource` and then fails the partition, leaving its previous rows.
 """
 
 import os
@@ -116,6 +118,7 @@ def collect(entry: HttpApiEntry, window: Window) -> Iterator[dict[str, Any] | Re
         headers=headers,
         timeout_s=entry.timeout_s,
         max_retries=entry.max_retries,
+        backoff_s=entry.backoff_s,
     ) as http:
         for number, page in enumerate(_pages(http, entry, url, params, body), start=1):
             for index, record in enumerate(_records(entry, records_path, page.body, number)):
@@ -183,12 +186,20 @@ def _pages(
     elif paging.style == "offset":
         extra = {paging.offset_param: 0, paging.limit_param: paging.limit}
     next_url: str | None = None
+    previous: list[Any] = []
     for number in range(1, entry.max_pages + 1):
         page = _request(http, entry, next_url or url, [] if next_url else params, body, extra)
         yield page
-        count = len(_records(entry, records_path, page.body, number))
+        records = _records(entry, records_path, page.body, number)
+        count = len(records)
         if paging.style == "none":
             return
+        if paging.style in ("page", "offset") and records and records == previous:
+            raise SourceError(
+                f"{vendor(entry)}: page {number} repeats page {number - 1} record for record; "
+                "refusing to load duplicates"
+            )
+        previous = records
         if paging.style == "cursor":
             cursor = _next_cursor(entry, page.body, number)
             if cursor is None:

@@ -193,10 +193,12 @@ def parse_time(value: Any, time_format: str = "auto") -> datetime:
         value = float(text)
     elif time_format == "iso":
         raise ValueError(f"{_shown(value)} is a number, not ISO 8601 text")
-    seconds = float(value)
-    if time_format == "unix_ms" or (time_format == "auto" and abs(seconds) > _MILLISECONDS_ABOVE):
-        seconds /= 1000
     try:
+        seconds = float(value)
+        if time_format == "unix_ms" or (
+            time_format == "auto" and abs(seconds) > _MILLISECONDS_ABOVE
+        ):
+            seconds /= 1000
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
         raise ValueError(f"{_shown(value)} is out of range for a unix time") from None
@@ -260,5 +262,8 @@ def _json_text(value: Any) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<{type(value).__name__} nested too deeply to show>"
     return text if len(text) <= 80 else text[:77] + "..."

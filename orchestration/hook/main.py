@@ -202,7 +202,7 @@ def run(stdin: io.BufferedIOBase, env: Mapping[str, str]) -> None:
         return
     try:
         payload = json.loads(raw)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
         log(spool, f"input is not JSON ({error}): prompt not recorded")
         return
     if not isinstance(payload, dict):

@@ -9,8 +9,12 @@ lookup.
 
 Failures are injected per path: `server.faults[path] = [429, 500]` makes the next two requests
 to that path answer those statuses in the vendor's error shape (a 429 carries a short
-`Retry-After`) before normal answers resume. Every request is recorded in `server.requests`, so a test can
-count a client's attempts.
+`Retry-After`) before normal answers resume. A queue may also hold `Fault`s, which the server
+plays the same way for every vendor: `TIMEOUT` (no answer for `hold_s` seconds), `TRUNCATED`
+(the normal answer cut to half its bytes), `REPEAT` (the path's previous answer once more, so a
+page repeats its cursor) and `RESET` (the connection reset before an answer); and `None`, which
+lets one request through, so that `[None, Fault.RESET]` breaks the second page of a list.
+Every request is recorded in `server.requests`, so a test can count a client's attempts.
 """
 
 import dataclasses
@@ -18,6 +22,8 @@ import functools
 import json
 import logging
 import re
+import socket
+import struct
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +45,7 @@ from orchestration.sandbox import (
     stripe_api,
 )
 from orchestration.sandbox.company import Company
-from orchestration.sandbox.routing import Request, Response, Route
+from orchestration.sandbox.routing import Fault, FaultSpec, Request, Response, Route
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +100,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body=self.rfile.read(length) if length else b"",
         )
         response = self.server.sandbox.handle(request)
+        if response is Fault.TIMEOUT:
+            self.server.sandbox.hold()
+            self.close_connection = True
+            return
+        if response is Fault.RESET:
+            # A zero linger makes closing send RST rather than FIN: a reset, not a clean close.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
         # Bytes go out as they are: a vendor answering a truncated or garbled page.
-        payload = (
-            response.body
-            if isinstance(response.body, bytes)
-            else json.dumps(response.body, separators=(",", ":")).encode()
-        )
+        payload = _payload(response)
         self.send_response(response.status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(payload)))
@@ -134,6 +146,13 @@ def _path_matches(template: str, path: str) -> dict[str, str] | None:
     return {name: unquote(value) for name, value in match.groupdict().items()}
 
 
+def _payload(response: Response) -> bytes:
+    """The bytes of a response's body: JSON, or bytes as they are."""
+    if isinstance(response.body, bytes):
+        return response.body
+    return json.dumps(response.body, separators=(",", ":")).encode()
+
+
 def _plain_error(status: int, kind: str, message: str) -> Response:
     return Response(status, {"error": {"type": kind, "message": message}})
 
@@ -157,8 +176,11 @@ class SandboxServer:
         self.company = company
         self.routes = dict(DEFAULT_ROUTES if routes is None else routes)
         self.verbose = verbose
-        self.faults: dict[str, list[int]] = {}
+        self.faults: dict[str, list[FaultSpec]] = {}
         self.requests: list[Request] = []
+        self.hold_s = 10.0
+        self._answered: dict[str, Response] = {}
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._httpd = _HttpServer((host, port), _RequestHandler)
         self._httpd.sandbox = self
@@ -169,19 +191,45 @@ class SandboxServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def handle(self, request: Request) -> Response:
-        """The answer to one parsed request: an injected fault, the route's, or an error."""
+    def handle(self, request: Request) -> Response | Fault:
+        """The answer to one parsed request: an injected fault, the route's, or an error.
+
+        `Fault.TIMEOUT` and `Fault.RESET` come back as they are, for the connection to play;
+        every other fault is already an answer.
+        """
         with self._lock:
             self.requests.append(request)
             queued = self.faults.get(request.path)
-            status = queued.pop(0) if queued else None
+            fault = queued.pop(0) if queued else None
+            previous = self._answered.get(request.path)
+        if fault is Fault.TIMEOUT or fault is Fault.RESET:
+            return fault
+        if fault is Fault.REPEAT and previous is not None:
+            return previous
         route, params = self._match(request.method, request.path)
         if params:
             request = dataclasses.replace(request, path_params=params)
-        if status is not None:
+        if isinstance(fault, int) and not isinstance(fault, bool):
             if route is not None:
-                return route.fault(status)
-            return _plain_error(status, "sandbox_fault", f"fault injected: HTTP {status}")
+                return route.fault(fault)
+            return _plain_error(fault, "sandbox_fault", f"fault injected: HTTP {fault}")
+        if fault is not None and not isinstance(fault, Fault):
+            return _plain_error(500, "sandbox_fault", f"unknown fault queued: {fault!r}")
+        response = self._answer(request, route)
+        if response.status < 400:
+            with self._lock:
+                self._answered[request.path] = response
+        if fault is Fault.TRUNCATED:
+            payload = _payload(response)
+            return dataclasses.replace(response, body=payload[: len(payload) // 2])
+        return response
+
+    def hold(self) -> None:
+        """Keep a request waiting for `hold_s` seconds, or until the server stops."""
+        self._stopping.wait(self.hold_s)
+
+    def _answer(self, request: Request, route: Route | None) -> Response:
+        """The route's own answer, or the error for a path or method it does not serve."""
         if route is None:
             if any(_path_matches(path, request.path) is not None for _, path in self.routes):
                 return _plain_error(405, "method_not_allowed", f"{request.method} not allowed")
@@ -214,7 +262,8 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving and release the port; requests held by `Fault.TIMEOUT` end at once."""
+        self._stopping.set()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
@@ -226,6 +275,7 @@ class SandboxServer:
         try:
             self._httpd.serve_forever()
         finally:
+            self._stopping.set()
             self._httpd.server_close()
 
     def __enter__(self) -> "SandboxServer":

@@ -21,6 +21,8 @@ SCHEMA_VERSION = 1
 # (a prompt passed as a tag, say), and would bloat every row it is copied into.
 MAX_TEXT = 1024
 MAX_TAGS = 64
+# Counts and integer tag values are stored as Postgres bigint.
+MAX_INT = 2**63 - 1
 
 _TEXT_FIELDS = ("customer", "feature", "model", "provider")
 _COUNT_FIELDS = ("tokens_in", "tokens_out", "cache_read_tokens", "cache_write_tokens")
@@ -75,6 +77,8 @@ def _count_problem(name: str, value: Any) -> str | None:
         return f"{name} must be an int, got {type(value).__name__}"
     if value < 0:
         return f"{name} must not be negative"
+    if value > MAX_INT:
+        return f"{name} is larger than {MAX_INT}"
     return None
 
 
@@ -82,11 +86,15 @@ def _amount_problem(name: str, value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return f"{name} must be a number, got {type(value).__name__}"
     if isinstance(value, int):
-        return f"{name} must not be negative" if value < 0 else None
+        if value < 0:
+            return f"{name} must not be negative"
+        return f"{name} is larger than {MAX_INT}" if value > MAX_INT else None
     if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
         return f"{name} must be finite"
     if value < 0:
         return f"{name} must not be negative"
+    if isinstance(value, Decimal) and not math.isfinite(float(value)):
+        return f"{name} is too large to store"  # the record holds it as a float
     return None
 
 
@@ -101,9 +109,11 @@ def _tags_problem(tags: Any) -> str | None:
         problem = _text_problem("a tag key", key)
         if problem:
             return problem
-        if value is None or isinstance(value, bool | int):
+        if value is None or isinstance(value, bool):
             continue
-        if isinstance(value, str):
+        if isinstance(value, int):
+            problem = None if -MAX_INT - 1 <= value <= MAX_INT else f"tag {key!r} is out of range"
+        elif isinstance(value, str):
             problem = _storable_text_problem(f"tag {key!r}", value)
         elif isinstance(value, float):
             problem = None if math.isfinite(value) else f"tag {key!r} must be finite"
@@ -168,15 +178,18 @@ def _is_plainly_valid(
         and type(tokens_out) is int
         and type(cache_read_tokens) is int
         and type(cache_write_tokens) is int
-        and tokens_in >= 0
-        and tokens_out >= 0
-        and cache_read_tokens >= 0
-        and cache_write_tokens >= 0
-        and (type(latency_ms) is float or type(latency_ms) is int)
-        and 0 <= latency_ms < _INF  # false for NaN too
+        and 0 <= tokens_in <= MAX_INT
+        and 0 <= tokens_out <= MAX_INT
+        and 0 <= cache_read_tokens <= MAX_INT
+        and 0 <= cache_write_tokens <= MAX_INT
+        and (
+            (type(latency_ms) is float and 0 <= latency_ms < _INF)  # false for NaN too
+            or (type(latency_ms) is int and 0 <= latency_ms <= MAX_INT)
+        )
         and (
             cost_usd is None
-            or ((type(cost_usd) is float or type(cost_usd) is int) and 0 <= cost_usd < _INF)
+            or (type(cost_usd) is float and 0 <= cost_usd < _INF)
+            or (type(cost_usd) is int and 0 <= cost_usd <= MAX_INT)
         )
         and type(success) is bool
         and (error_type is None or (type(error_type) is str and error_type))
@@ -198,7 +211,10 @@ def _is_plainly_valid(
             elif kind is float:
                 if not -_INF < value < _INF:
                     return False
-            elif not (value is None or kind is int or kind is bool):
+            elif kind is int:
+                if not -MAX_INT - 1 <= value <= MAX_INT:
+                    return False
+            elif not (value is None or kind is bool):
                 return False
     # Every part is at most as long as all of them together.
     text = "".join(parts)

@@ -28,6 +28,9 @@ REJECTED_TABLE = "_rejected"
 STATE_TABLE = "_collector_state"
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _MAX_REJECTED_TEXT = 1_000_000
+# A NUL character as json.dumps writes it: \u0000 after an even number of backslashes (an odd
+# number makes it the text "\u0000", a backslash and five characters, which jsonb stores).
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 NaturalKey = Sequence[str] | Callable[[Mapping[str, Any]], str]
 
@@ -154,11 +157,14 @@ def encode_record(record: Any) -> str:
         raise ValueError(f"a record must be a JSON object, got {type(record).__name__}")
     try:
         text = json.dumps(record, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-    except ValueError:  # the only ValueError json.dumps raises with allow_nan=False
-        raise ValueError("contains NaN or infinity, which JSON cannot represent") from None
+    except ValueError as error:
+        if "float" in str(error):  # allow_nan=False refusing NaN or infinity
+            raise ValueError("contains NaN or infinity, which JSON cannot represent") from None
+        # An integer with more digits than Python converts to text (sys.get_int_max_str_digits).
+        raise ValueError(f"not JSON-serialisable: {error}") from None
     except (TypeError, RecursionError) as error:
         raise ValueError(f"not JSON-serialisable: {error}") from None
-    if "\\u0000" in text:
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
         raise ValueError("contains a NUL character, which Postgres jsonb cannot store")
     try:
         text.encode("utf-8")
