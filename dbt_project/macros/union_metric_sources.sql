@@ -4,10 +4,10 @@
     metric_source_models() and every model there must carry the tag; otherwise
     compilation stops with a message saying which is missing where.
 
-    Known limit: the window filter applies to the int models, which sit on staging views
-    that dedupe their whole raw table, so a one-day run still reads every raw row once:
-    its cost grows with the raw tables, not with the window. Narrowing staging to the
-    window's partition keys before it dedupes would remove that.
+    The window filter applies to the int models, which sit on staging views that dedupe
+    their raw table; on an incremental run fct_metrics' pre-hook narrows those views to
+    the window's raw partitions first (macros/run_partitions.sql), so a one-day run reads
+    a few days of raw rows, not all of them.
 -#}
 {% macro union_metric_sources(is_windowed) -%}
     {%- set model_names = metric_source_models() -%}

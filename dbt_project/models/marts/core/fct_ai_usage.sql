@@ -4,6 +4,7 @@
         incremental_strategy='window_replace',
         window_column='usage_started_at',
         on_schema_change='fail',
+        pre_hook="{{ set_run_partition_floor() }}",
         indexes=[
             {'columns': ['ai_usage_id'], 'unique': true},
             {'columns': ['usage_started_at']},

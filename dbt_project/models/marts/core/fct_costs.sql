@@ -4,6 +4,7 @@
         incremental_strategy='window_replace',
         window_column='charge_period_start',
         on_schema_change='fail',
+        pre_hook="{{ set_run_partition_floor() }}",
         indexes=[
             {'columns': ['x_cost_id'], 'unique': true},
             {'columns': ['charge_period_start']},

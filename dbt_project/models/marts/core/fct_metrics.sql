@@ -4,6 +4,7 @@
         incremental_strategy='window_replace',
         window_column='observed_at',
         on_schema_change='fail',
+        pre_hook="{{ set_run_partition_floor() }}",
         indexes=[
             {'columns': ['metric_id'], 'unique': true},
             {'columns': ['observed_at']},

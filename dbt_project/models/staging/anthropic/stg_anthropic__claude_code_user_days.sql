@@ -18,6 +18,7 @@ latest_loads as (
         record -> 'core_metrics' as core_metrics,
         record -> 'tool_actions' as tool_actions
     from anthropic_claude_code_usage
+    where {{ in_run_partitions() }}
     order by natural_key asc, loaded_at desc, load_seq desc
 
 ),

@@ -42,6 +42,7 @@ latest_loads as (
         loaded_at,
         record
     from aws_cost_explorer
+    where {{ in_run_partitions() }}
     order by natural_key asc, loaded_at desc, load_seq desc
 
 ),

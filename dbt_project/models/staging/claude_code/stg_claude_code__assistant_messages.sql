@@ -17,6 +17,7 @@ latest_loads as (
         record -> 'message' -> 'usage' as message_usage,
         record -> 'message' -> 'usage' -> 'cache_creation' as cache_split
     from claude_code_messages
+    where {{ in_run_partitions() }}
     order by natural_key asc, loaded_at desc, load_seq desc
 
 ),

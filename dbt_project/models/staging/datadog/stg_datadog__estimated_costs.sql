@@ -21,6 +21,7 @@ latest_loads as (
         loaded_at,
         record
     from datadog_estimated_cost
+    where {{ in_run_partitions() }}
     order by natural_key asc, loaded_at desc, load_seq desc
 
 ),

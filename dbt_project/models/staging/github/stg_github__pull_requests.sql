@@ -17,6 +17,7 @@ latest_loads as (
         loaded_at,
         record
     from github_pull_requests
+    where {{ in_run_partitions() }}
     order by natural_key asc, loaded_at desc, load_seq desc
 
 ),

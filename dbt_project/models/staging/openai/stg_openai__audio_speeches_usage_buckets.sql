@@ -15,6 +15,7 @@ latest_loads as (
         loaded_at,
         record
     from openai_usage_audio_speeches
+    where {{ in_run_partitions() }}
     order by natural_key asc, loaded_at desc, load_seq desc
 
 ),

@@ -16,6 +16,7 @@ latest_loads as (
         loaded_at,
         record
     from stripe_subscriptions
+    where {{ in_run_partitions() }}
     order by natural_key asc, loaded_at desc, load_seq desc
 
 ),
