@@ -1,13 +1,18 @@
-"""Raw-load throughput: the vault's loader against `psql \\copy` of the same rows, in one run.
+"""Raw-load throughput: the vault's loader against `psql \\copy` and dlt, same records, one run.
 
     .venv/bin/python bench/raw_load.py [--records 1000000] [--url postgresql://...]
+        [--dlt-format insert_values|csv]
 
-Both paths write the same rows into tables of the same shape in a scratch schema:
+The first two paths write the same rows into tables of the same shape in a scratch schema:
 
 1. the loader: `replace_partition` fed realistic usage records (the shape of the Anthropic
    usage report), paying for JSON encoding, key extraction and COPY framing;
 2. `psql -c "\\copy ... from file"` of a file holding exactly the rows the loader stored
-   (exported from its table first), so psql only parses text it is given.
+   (exported from its table first), so psql only parses text it is given;
+3. dlt (the `bench` extra) loading the same records with a pipeline into its postgres
+   destination, in a dataset schema of its own that is dropped afterwards. dlt flattens each
+   record into typed columns (nested objects become `parent__child` columns) rather than
+   keeping it as jsonb, and its state lives in a temporary pipelines folder.
 
 The loader runs twice: fed from records built beforehand (its own cost: encoding, keys, COPY)
 and fed by the generator as they are made (what a collector sees, generation included; memory
@@ -63,6 +68,42 @@ def usage_records(count: int, seed: int = 1) -> Iterator[dict]:
         }
 
 
+def dlt_load(url: str, records, *, dataset: str, file_format: str) -> float:
+    """Seconds dlt takes to extract, normalise and load `records` into `dataset`.usage."""
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    try:
+        import dlt
+        from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+    except ImportError:
+        raise SystemExit("dlt is not installed: pip install -e '.[bench]'") from None
+
+    credentials = PostgresCredentials()
+    credentials.parse_native_representation(url)
+    # A server with trust authentication needs no password, but dlt asks for one.
+    credentials.password = credentials.password or ""
+    credentials.resolve()
+    with tempfile.TemporaryDirectory(prefix="vault-bench-dlt-") as pipelines_dir:
+        pipeline = dlt.pipeline(
+            pipeline_name="bench_raw_load",
+            destination=dlt.destinations.postgres(credentials=credentials),
+            dataset_name=dataset,
+            pipelines_dir=pipelines_dir,
+        )
+        started = time.perf_counter()
+        info = pipeline.run(
+            records,
+            table_name="usage",
+            write_disposition="replace",
+            loader_file_format=file_format,
+            # Always null in these records: typed up front, so dlt creates the column too.
+            columns={"inference_geo": {"data_type": "text"}},
+        )
+        seconds = time.perf_counter() - started
+    info.raise_on_failed_jobs()
+    return seconds
+
+
 def _psql() -> str:
     return shutil.which("psql") or str(postgres_bin_dir() / "psql")
 
@@ -71,12 +112,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--url", default=os.environ.get("VAULT_DATABASE_URL"))
+    parser.add_argument(
+        "--dlt-format",
+        choices=("insert_values", "csv"),
+        default="insert_values",
+        help="dlt's loader file format for postgres (insert_values, its default; csv is COPY)",
+    )
     args = parser.parse_args()
     url = args.url or warehouse_url()
     table = "bench_raw_load"
+    dataset = f"{table}_dlt"
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"drop table if exists raw.{table}, raw.{table}_psql")
+        conn.execute(f"drop schema if exists {dataset} cascade")
 
         started = time.perf_counter()
         prepared = list(usage_records(args.records))
@@ -97,6 +146,12 @@ def main() -> None:
             return time.perf_counter() - started
 
         loader_s = load(iter(prepared))
+        try:
+            dlt_s = dlt_load(url, iter(prepared), dataset=dataset, file_format=args.dlt_format)
+            stored = conn.execute(f"select count(*) from {dataset}.usage").fetchone()[0]
+            assert stored == args.records, stored
+        finally:
+            conn.execute(f"drop schema if exists {dataset} cascade")
         del prepared
         streaming_s = load(usage_records(args.records))
 
@@ -129,10 +184,12 @@ def main() -> None:
         f"vault loader, from generator: {n / streaming_s:>10,.0f} records/s  ({streaming_s:.1f}s)"
     )
     print(f"psql \\copy of the same rows : {n / psql_s:>10,.0f} records/s  ({psql_s:.1f}s)")
+    print(f"dlt, {args.dlt_format:<23}: {n / dlt_s:>10,.0f} records/s  ({dlt_s:.1f}s)")
     print(
         f"ratio loader / psql \\copy   : {psql_s / loader_s:.2f} (records ready), "
         f"{psql_s / streaming_s:.2f} (generated while loading)"
     )
+    print(f"ratio loader / dlt          : {dlt_s / loader_s:.2f} (records ready)")
 
 
 if __name__ == "__main__":
