@@ -77,7 +77,13 @@ from orchestration.sandbox import azure_cost
 from orchestration.sandbox.company import build_company
 from orchestration.sandbox.custom_sources import METRICS_TOKEN_ENV, service_metrics_entry
 from orchestration.sandbox.internal_metrics import CURSOR_PATH, TOKEN_PREFIX
-from orchestration.sandbox.kubernetes_api import NODES_PATH, write_kubeconfig
+from orchestration.sandbox.kubernetes_api import (
+    DISCOVERY_PATH,
+    NAMESPACES_PATH,
+    NODES_PATH,
+    PODS_PATH,
+    write_kubeconfig,
+)
 from orchestration.sandbox.routing import Response, Route
 from orchestration.sandbox.server import SandboxServer
 from orchestration.tracking import Tracker
@@ -914,6 +920,9 @@ MORE_GET_PATHS = (
     SEGMENTATION_PATH,
     CURSOR_PATH,
     NODES_PATH,
+    NAMESPACES_PATH,
+    PODS_PATH,
+    DISCOVERY_PATH,
     "/v1/invoices",
     "/v1/subscriptions",
     "/v1/balance_transactions",
@@ -1512,4 +1521,49 @@ def test_kubernetes_nodes_keep_every_priced_node(served, vendor_url, tmp_path_fa
     check_items(items)
     if error is None:
         got = {item["node"][PROBE] for item in items if isinstance(item, dict)}
+        assert got == probes
+
+
+# --- Kubernetes pods --------------------------------------------------------------------------
+
+k8s_object_garbage = st.one_of(
+    garbage,
+    st.fixed_dictionaries(
+        {"metadata": st.one_of(json_values, st.fixed_dictionaries({"name": any_value}))},
+        optional={"namespace": any_value, "labels": any_value},
+    ),
+)
+
+
+def _k8s_list(items: Any) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.fixed_dictionaries({"items": st.lists(items, max_size=5)}),
+        json_values,
+    )
+
+
+@PROPERTIES
+@given(
+    namespaces=_k8s_list(st.one_of(k8s_object_garbage, st.just({"metadata": {"name": "team-a"}}))),
+    discovery=st.one_of(json_values, st.fixed_dictionaries({"groups": json_values})),
+    pods=_k8s_list(st.one_of(valid_record, k8s_object_garbage)),
+)
+def test_kubernetes_pods_keep_every_named_pod(
+    served, vendor_url, tmp_path_factory, namespaces, discovery, pods
+):
+    tagged, probes = tag_probes(pods, Pages())
+    if isinstance(tagged, dict) and isinstance(tagged.get("items"), list):
+        for pod in tagged["items"]:
+            if isinstance(pod, dict) and PROBE in pod:
+                pod["metadata"] = {"namespace": "team-a", "name": f"pod-{pod[PROBE]}"}
+    # The snapshot asks for the namespaces, then the API groups (none serves metrics here,
+    # or the answer is garbage), then the pods.
+    served.load([page_bytes(namespaces), page_bytes(discovery), page_bytes(tagged)])
+    kubeconfig = write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig", vendor_url)
+    client = KubernetesClient(kubeconfig=str(kubeconfig), backoff_s=0, max_retries=0)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    items, error = outcome(client.pod_snapshot(hour, hour + timedelta(hours=1)))
+    check_items(items)
+    if error is None:
+        got = {item["pod"][PROBE] for item in items if isinstance(item, dict)}
         assert got == probes

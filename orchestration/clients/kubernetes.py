@@ -285,16 +285,23 @@ class KubernetesClient(dg.ConfigurableResource):
         snapshot = self._snapshot_fields(start, end)
         with self._api() as api:
             core = client.CoreV1Api(api)
-            namespaces = {}
+            namespaces: dict[str, dict[str, Any]] = {}
             for item in self._list("/api/v1/namespaces", core.list_namespace):
-                metadata = item.get("metadata") or {}
-                namespaces[metadata.get("name")] = metadata.get("labels") or {}
+                metadata = _metadata(item)
+                labels = metadata.get("labels")
+                if isinstance(metadata.get("name"), str):
+                    namespaces[metadata["name"]] = labels if isinstance(labels, dict) else {}
             usage, note = self._pod_metrics(api)
             source = f"{METRICS_GROUP}/{METRICS_VERSION}" if usage is not None else None
             for pod in self._list("/api/v1/pods", core.list_pod_for_all_namespaces):
-                metadata = pod.get("metadata") or {}
+                metadata = _metadata(pod)
                 namespace, name = metadata.get("namespace"), metadata.get("name")
-                if not namespace or not name:
+                if (
+                    not namespace
+                    or not name
+                    or not isinstance(namespace, str)
+                    or not isinstance(name, str)
+                ):
                     yield Rejected("a pod without metadata.namespace or metadata.name", pod)
                     continue
                 metrics = usage.get((namespace, name)) if usage is not None else None
@@ -340,10 +347,16 @@ class KubernetesClient(dg.ConfigurableResource):
     ) -> tuple[dict[tuple[str, str], dict[str, Any]] | None, str | None]:
         """PodMetrics by (namespace, name), or None and why usage is unknown."""
         groups = self._get("/apis/", client.ApisApi(api).get_api_versions)
-        served = any(
-            group.get("name") == METRICS_GROUP
-            and any(v.get("version") == METRICS_VERSION for v in group.get("versions") or [])
-            for group in groups.get("groups") or []
+        listed = groups.get("groups")
+        served = isinstance(listed, list) and any(
+            isinstance(group, dict)
+            and group.get("name") == METRICS_GROUP
+            and isinstance(group.get("versions"), list)
+            and any(
+                isinstance(v, dict) and v.get("version") == METRICS_VERSION
+                for v in group["versions"]
+            )
+            for group in listed
         )
         if not served:
             return None, (
@@ -363,11 +376,9 @@ class KubernetesClient(dg.ConfigurableResource):
         except _MetricsUnavailable as error:
             return None, f"{error}: usage unknown, allocation uses requests"
         return {
-            (
-                (item.get("metadata") or {}).get("namespace"),
-                (item.get("metadata") or {}).get("name"),
-            ): item
+            (_metadata(item).get("namespace"), _metadata(item).get("name")): item
             for item in items
+            if isinstance(item, dict)
         }, None
 
     def _list(self, path: str, call: Callable[..., Any]) -> Iterator[dict[str, Any]]:
@@ -571,6 +582,12 @@ class _ContinueExpired(SourceError):
 
 class _MetricsUnavailable(SourceError):
     """The metrics API is registered but does not answer; usage is then unknown."""
+
+
+def _metadata(item: Any) -> dict[str, Any]:
+    """An object's `metadata`, or an empty one when the item or its metadata is no object."""
+    metadata = item.get("metadata") if isinstance(item, dict) else None
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def _without_managed_fields(item: Any) -> Any:
