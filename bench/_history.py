@@ -11,6 +11,7 @@ of ten million metric rows differs from one of a hundred thousand only in how ma
 history it holds; the day a benchmark loads on top is the same in both.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -374,3 +375,11 @@ def build_warehouse(server: str, name: str, rows: int, *, reuse: bool, log=print
 def warehouse_name(rows: int) -> str:
     """The scratch database of a warehouse with about `rows` metric rows of history."""
     return f"vault_bench_history_{rows}"
+
+
+def positive(text: str) -> int:
+    """A command-line count: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -37,6 +37,7 @@ from bench._history import (
     build_warehouse,
     drop_database,
     load_days,
+    positive,
     server_url,
     warehouse_name,
     window_vars,
@@ -59,13 +60,6 @@ def new_day_rows(warehouse: Warehouse) -> tuple[int, int]:
             bounds,
         ).fetchone()[0]
     return metrics, costs
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def main() -> None:

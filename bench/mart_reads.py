@@ -35,7 +35,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._history import build_warehouse, drop_database, server_url, warehouse_name
+from bench._history import build_warehouse, drop_database, positive, server_url, warehouse_name
 
 READER_ROLE = "vault_reader"
 TARGET_MS = 200.0
@@ -130,13 +130,6 @@ FACT_QUERIES = [
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def main() -> None:
