@@ -1,0 +1,1 @@
+"""Reading the vault: PromQL over fct_metrics, served by a Prometheus-compatible HTTP API."""
