@@ -12,7 +12,7 @@ vault loads with no sources, so a fresh checkout still opens in the Dagster UI.
 import os
 import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -21,6 +21,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -1161,6 +1162,64 @@ class FreshnessConfig(_Section):
     """Marts (rebuilt by the nightly transform)."""
 
 
+# Prometheus's duration syntax (prometheus/common's model.ParseDuration): units largest
+# first, each at most once, whole numbers only.
+_DURATION_UNITS = (
+    ("y", 365 * 86_400_000),
+    ("w", 7 * 86_400_000),
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+)
+_DURATION = re.compile("^" + "".join(f"(?:([0-9]+){unit})?" for unit, _ in _DURATION_UNITS) + "$")
+
+
+def prometheus_duration(text: str) -> timedelta:
+    """A Prometheus duration (`5m`, `1h30m`, `1d`, `0`) as a timedelta; ValueError if not one."""
+    if text == "0":
+        return timedelta(0)
+    match = _DURATION.match(text)
+    if not text or not match:
+        raise ValueError(f"{text!r} is not a duration such as 30s, 5m, 1h30m or 1d")
+    parts = zip(match.groups(), _DURATION_UNITS, strict=True)
+    return timedelta(milliseconds=sum(int(n) * ms for n, (_, ms) in parts if n is not None))
+
+
+def _positive_duration(value: object) -> timedelta:
+    """A duration from vault.yaml: Prometheus's syntax, or seconds as a number."""
+    if isinstance(value, timedelta):
+        duration = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        duration = timedelta(seconds=value)
+    elif isinstance(value, str):
+        duration = prometheus_duration(value.strip())
+    else:
+        raise ValueError("must be a duration such as 30s, 5m, 1h30m or 1d, or seconds")
+    if duration <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return duration
+
+
+PositiveDuration = Annotated[timedelta, BeforeValidator(_positive_duration)]
+
+
+class ServeConfig(_Section):
+    """`vault serve`: the Prometheus-compatible read API over marts.fct_metrics."""
+
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    """The address to listen on; anything but loopback requires the token."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 9097
+    """Not Prometheus's 9090 nor the Pushgateway's 9091, so both can run beside it."""
+    token_env: EnvName = "VAULT_SERVE_TOKEN"
+    """The environment variable holding the bearer token every request must present."""
+    lookback: PositiveDuration | None = None
+    """How far back an instant selector looks for a sample; default the engine's (1d)."""
+    query_timeout: PositiveDuration = timedelta(minutes=2)
+    """Longest a query may run; a request's own `timeout` can only shorten it."""
+
+
 class VaultConfig(_Section):
     start_date: date = date(2026, 1, 1)
     """The first daily partition. Backfills can reach back to it, not before."""
@@ -1168,6 +1227,7 @@ class VaultConfig(_Section):
     schedules: ScheduleConfig = ScheduleConfig()
     alerts: AlertsConfig = AlertsConfig()
     freshness: FreshnessConfig = FreshnessConfig()
+    serve: ServeConfig = ServeConfig()
 
     def enabled_sources(self) -> dict[str, _Section]:
         return {
