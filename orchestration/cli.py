@@ -8,7 +8,9 @@ vault report costs [--days N]
 vault report cfo|department|project|customer|forecast|all [--format table|json|csv] [--html FILE]
 vault classify SESSION_ID CLASS
 vault doctor [--no-sources]
+vault serve [--host HOST] [--port N]
 vault prices update FILE [--effective-from DATE] [--dry-run] [--seed PATH] [--providers ...]
+vault query --metrics M[,M] [--group-by D[,D]] [--where ...] [--order ...] [--csv FILE] | --list
 """
 
 import argparse
@@ -25,6 +27,7 @@ from pathlib import Path
 import psycopg
 
 from orchestration.config import ConfigError
+from orchestration.query.semantic import add_arguments as add_query_arguments
 from orchestration.reports.command import NAMES as REPORT_NAMES
 from orchestration.reports.command import add_arguments as add_report_arguments
 from orchestration.warehouse.connection import DATABASE_URL_ENV, dbt_env, redact, warehouse_url
@@ -251,6 +254,32 @@ def _mart_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- vault query ---------------------------------------------------------------------------
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Named metrics from the dbt semantic layer, through MetricFlow's `mf query`."""
+    from orchestration.query import semantic
+
+    try:
+        if args.list:
+            listing = (
+                semantic.list_group_bys(args.metrics) if args.metrics else semantic.list_metrics()
+            )
+            _out(listing)
+            return 0
+        query = semantic.query_from(args)
+        # With --csv, mf prints nothing: the rows are in the file.
+        if output := semantic.run_query(query, warehouse_url()):
+            _out(output)
+    except semantic.QueryError as error:
+        _err(str(error))
+        return error.exit_code
+    if args.csv:
+        _err(f"wrote {args.csv}")
+    return 0
+
+
 # -- vault prices --------------------------------------------------------------------------
 
 
@@ -300,6 +329,35 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     findings = run_checks(probe_sources=not args.no_sources)
     _out(render(findings))
     return 1 if any(finding.status == "fail" for finding in findings) else 0
+
+
+# -- vault serve ---------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Answer Prometheus's read API from marts.fct_metrics, as the reader role."""
+    from orchestration.config import load_config
+    from orchestration.query import server
+
+    config = load_config().serve
+    host = args.host or config.host
+    port = args.port or config.port
+    if not 1 <= port <= 65535:
+        _err(f"--port {port}: use a port from 1 to 65535")
+        return 2
+    try:
+        app, pool = server.prepare(config, host)
+    except server.ServeError as error:
+        _err(str(error))
+        return 2
+    if server.serve_token(config, os.environ):
+        access = f"every request needs the bearer token in {config.token_env}"
+    else:
+        access = f"no token required ({config.token_env} is unset)"
+    _out(f"serving the Prometheus API on http://{host}:{port}/ from marts.fct_metrics")
+    _out(f"reading as {pool.role}; {access}")
+    server.serve_forever(app, pool, host, port)
+    return 0
 
 
 # -- vault dev -----------------------------------------------------------------------------
@@ -423,6 +481,19 @@ def parser() -> argparse.ArgumentParser:
         "--no-sources", action="store_true", help="skip the requests to the sources' APIs"
     )
     doctor.set_defaults(run=cmd_doctor)
+
+    serve = commands.add_parser(
+        "serve", help="answer Prometheus's query API (Grafana) from marts.fct_metrics"
+    )
+    serve.add_argument("--host", help="the address to listen on (vault.yaml serve.host)")
+    serve.add_argument(
+        "--port", type=int, metavar="N", help="the port (vault.yaml serve.port, 9097)"
+    )
+    serve.set_defaults(run=cmd_serve)
+
+    query = commands.add_parser("query", help="named metrics of the semantic layer (mf query)")
+    add_query_arguments(query)
+    query.set_defaults(run=cmd_query)
 
     prices = commands.add_parser("prices", help="the model price seed")
     prices_actions = prices.add_subparsers(dest="action", required=True)
