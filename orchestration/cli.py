@@ -170,7 +170,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_reports(url, demo.demo_home() / "reports.html")
     _out(f"\ndemo finished in {time.perf_counter() - started:.0f}s")
     _out("next: `make dev` opens the Dagster UI on http://127.0.0.1:3000 against this warehouse;")
-    _out(f"      BI tools connect with `vault db url` ({url})")
+    _out(f"      BI tools connect with `vault db url` ({url});")
+    _out("      `vault query --list` names the metrics `vault query` answers by any dimension;")
+    _out("      `vault db roles`, then `vault serve`, gives Grafana a Prometheus data source")
     return 0
 
 
