@@ -45,23 +45,12 @@ from typing import Any
 import promql_parser
 import psycopg
 
+from orchestration.custom.entries import TAXONOMY_FIELDS
+
 DEFAULT_LOOKBACK = timedelta(days=1)
 FACT_TABLE = "marts.fct_metrics"
 # fct_metrics columns that are labels of the same name (when not null and not '').
-LABEL_COLUMNS = (
-    "source_system",
-    "unit",
-    "department",
-    "team",
-    "user_email",
-    "project",
-    "customer",
-    "feature",
-    "cost_category",
-    "environment",
-    "service",
-    "region",
-)
+LABEL_COLUMNS = ("source_system", "unit", *TAXONOMY_FIELDS)
 NAME_LABEL = "__name__"
 # work_mem for one query's transaction (see `_run`).
 QUERY_WORK_MEM = "64MB"
