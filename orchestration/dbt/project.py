@@ -85,7 +85,15 @@ def ensure_manifest() -> Path:
 
 
 def _parse() -> None:
+    parse_project()
+
+
+def parse_project(target: Path | None = None) -> None:
+    """`dbt parse` of the project, its files under `target` when given (else DBT_TARGET_PATH
+    or the project's `target/`); raises DbtProjectError with dbt's output when it fails."""
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    if target is not None:
+        env["DBT_TARGET_PATH"] = str(target)
     result = subprocess.run(
         [
             dbt_executable(),

@@ -122,30 +122,18 @@ def ensure_semantic_manifest(target: Path) -> Path:
     """The semantic manifest under `target`, parsed first when missing or older than a file of
     the project."""
     manifest = target / SEMANTIC_MANIFEST
-    from orchestration.dbt.project import dbt_executable, ensure_manifest
+    from orchestration.dbt.project import DbtProjectError, ensure_manifest, parse_project
 
     if target.resolve() == (DBT_PROJECT_DIR / "target").resolve():
         ensure_manifest()
     if manifest.exists() and manifest.stat().st_mtime >= _newest_input_mtime():
         return manifest
-    env = {**os.environ, "DBT_TARGET_PATH": str(target), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    done = subprocess.run(
-        [
-            dbt_executable(),
-            "parse",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--quiet",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0 or not manifest.exists():
-        raise QueryError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}".strip())
+    try:
+        parse_project(target)
+    except DbtProjectError as error:
+        raise QueryError(str(error)) from None
+    if not manifest.exists():
+        raise QueryError(f"dbt parse wrote no {manifest}")
     return manifest
 
 
